@@ -1,0 +1,124 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { PitstopError } from "./errors.ts";
+import type { Pitstop } from "./pitstop.ts";
+import { ackBody, batchAckBody, name, nackBody, parseWith, storeBody } from "./schemas.ts";
+import { eventStream } from "./sse.ts";
+import { z } from "zod";
+
+/** Options of the HTTP app. */
+export interface AppOptions {
+  /** When set, every route but `/health` requires `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Largest request body in bytes. @default 1048576 (1 MiB) */
+  maxBodyBytes?: number;
+  /** SSE heartbeat interval. @default 15000 */
+  heartbeatMs?: number;
+}
+
+const encoder = new TextEncoder();
+
+/** Compares two strings in time independent of where they differ. */
+function constantTimeEqual(a: string, b: string): boolean {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i % x.length] ?? 0) ^ (y[i % y.length] ?? 0);
+  return diff === 0;
+}
+
+const prefetchParam = z.coerce.number().int().min(1).max(100_000).optional();
+
+/** The pitstop HTTP API over an engine. Runtime-neutral: only Web-standard APIs. */
+export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
+  const app = new Hono();
+
+  const readJson = async (request: Request): Promise<unknown> => {
+    const text = await request.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new PitstopError("invalid_request", "The request body is not valid JSON.");
+    }
+  };
+  const idParam = (id: string) => parseWith(name("id"), id);
+
+  app.onError((error, c) => {
+    if (error instanceof PitstopError) {
+      const body = { error: error.code, message: error.message, ...(error.issues && { issues: error.issues }) };
+      return c.json(body, error.status as ContentfulStatusCode);
+    }
+    if (error instanceof HTTPException && error.status === 413) {
+      return c.json({ error: "payload_too_large", message: `The request body is larger than ${maxBody} bytes.` }, 413);
+    }
+    console.error(error);
+    return c.json({ error: "internal", message: "Internal error." }, 500);
+  });
+  app.notFound((c) => c.json({ error: "not_found", message: `No route ${c.req.method} ${c.req.path}.` }, 404));
+
+  app.get("/health", (c) => c.json({ ok: true, store: pitstop.storeBackend.name }));
+
+  app.use("*", async (c, next) => {
+    if (options.token === undefined) return next();
+    const header = c.req.header("authorization") ?? "";
+    const given = header.startsWith("Bearer ") ? header.slice(7) : "";
+    if (!constantTimeEqual(given, options.token)) {
+      throw new PitstopError("unauthorized", "Send Authorization: Bearer <token> with the configured PITSTOP_TOKEN.");
+    }
+    return next();
+  });
+
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024;
+  app.use("*", bodyLimit({ maxSize: maxBody }));
+
+  app.post("/messages", async (c) => {
+    const body = parseWith(storeBody, await readJson(c.req.raw));
+    const { replaced, ...scheduled } = await pitstop.schedule(body);
+    return c.json(scheduled, replaced ? 200 : 201);
+  });
+
+  app.get("/messages/:id", async (c) => {
+    const id = idParam(c.req.param("id"));
+    const view = await pitstop.get(id);
+    if (!view) throw new PitstopError("not_found", `No message with id "${id}".`);
+    return c.json(view);
+  });
+
+  app.delete("/messages/:id", async (c) => {
+    const id = idParam(c.req.param("id"));
+    if (!(await pitstop.remove(id))) throw new PitstopError("not_found", `No message with id "${id}".`);
+    return c.body(null, 204);
+  });
+
+  app.post("/messages/:id/ack", async (c) => {
+    const id = idParam(c.req.param("id"));
+    const { token } = parseWith(ackBody, await readJson(c.req.raw));
+    await pitstop.ack(id, token);
+    return c.body(null, 204);
+  });
+
+  app.post("/messages/:id/nack", async (c) => {
+    const id = idParam(c.req.param("id"));
+    const { token, ...nack } = parseWith(nackBody, await readJson(c.req.raw));
+    await pitstop.nack(id, token, nack);
+    return c.body(null, 204);
+  });
+
+  app.post("/acks", async (c) => {
+    const { acks } = parseWith(batchAckBody, await readJson(c.req.raw));
+    const outcomes = await pitstop.ackMany(acks);
+    const failed = outcomes.filter((o) => o.result !== "ok").map((o) => ({ id: o.id, error: o.result }));
+    return c.json({ acked: outcomes.length - failed.length, failed });
+  });
+
+  app.get("/events", (c) => {
+    const topic = c.req.query("topic") ?? "default";
+    parseWith(name("topic"), topic);
+    const prefetch = parseWith(prefetchParam, c.req.query("prefetch"));
+    return eventStream(pitstop, { topic, prefetch, heartbeatMs: options.heartbeatMs, signal: c.req.raw.signal });
+  });
+
+  return app;
+}

@@ -1,0 +1,12 @@
+export { createPitstop } from "./pitstop.ts";
+export type { Pitstop, PitstopOptions, ScheduleInput, Scheduled, MessageView, AckOutcome } from "./pitstop.ts";
+export type { Delivery, Listener, ListenOptions, NackOptions } from "./listener.ts";
+export { createApp } from "./app.ts";
+export type { AppOptions } from "./app.ts";
+export { memoryStore } from "./stores/memory.ts";
+export type { MemoryStoreOptions } from "./stores/memory.ts";
+export { PitstopError } from "./errors.ts";
+export type { ErrorCode } from "./errors.ts";
+export { systemClock } from "./clock.ts";
+export type { Clock } from "./clock.ts";
+export type * from "./types.ts";

@@ -1,0 +1,331 @@
+import { type Clock, systemClock } from "./clock.ts";
+import { PitstopError, invalid } from "./errors.ts";
+import { ActiveListener, type Delivery, type ListenOptions, type Listener, type NackOptions } from "./listener.ts";
+import { backoffMs, durationMs, formatTime, nextOccurrenceAfter, parseDuration, parseTime } from "./schedule.ts";
+import { checkMessage, checkName } from "./schemas.ts";
+import { SettleQueue } from "./settle-queue.ts";
+import { memoryStore } from "./stores/memory.ts";
+import {
+  laneOf,
+  type DurationInput,
+  type Message,
+  type SettleAction,
+  type SettleResult,
+  type Store,
+  type StoredMessage,
+  type TimeInput,
+} from "./types.ts";
+
+/** Options of `createPitstop`. */
+export interface PitstopOptions {
+  /** Where messages live. @default memoryStore() */
+  store?: Store;
+  /** How long a claimed message stays locked before it is emitted again. @default "PT15M" */
+  lockTime?: DurationInput;
+  /** Longest a listener sleeps before looking at the store again. @default "PT1M" */
+  loopTime?: DurationInput;
+  /** Most messages one claim takes from the store. @default 100 */
+  claimBatch?: number;
+  /** Time source. @default systemClock */
+  clock?: Clock;
+  /** Checks (and may normalize) a callback URL before a message is stored; throws to refuse it. */
+  checkCallback?: (url: string) => string;
+}
+
+/** Everything a message can be stored with. Times and durations as in {@link TimeInput}. */
+export interface ScheduleInput {
+  message: Message;
+  /** First (or only) emission time. @default now */
+  at?: TimeInput;
+  /** Makes the message recurring: occurrences are `at + k × interval`. */
+  interval?: DurationInput;
+  /** Last allowed occurrence, inclusive. Requires `interval`. */
+  end?: TimeInput | null;
+  /** @default "default" */
+  topic?: string;
+  /** Deliver by POSTing to this URL instead of to listeners. */
+  callback?: string;
+}
+
+/** Where and when a stored message will be emitted. Times are ISO-8601 UTC strings. */
+export interface Scheduled {
+  id: string;
+  at: string;
+  interval?: string;
+  end?: string;
+  topic: string;
+  callback?: string;
+  /** True when an existing message with this id was replaced. */
+  replaced: boolean;
+}
+
+/** A stored message as `GET /messages/:id` shows it. */
+export interface MessageView {
+  id: string;
+  message: Message & { id: string };
+  at: string;
+  interval?: string;
+  end?: string;
+  topic: string;
+  callback?: string;
+  attempts: number;
+  locked: boolean;
+  lastError?: string;
+}
+
+/** Result of one item of a batch ack. */
+export interface AckOutcome {
+  id: string;
+  result: SettleResult;
+}
+
+export type Pitstop = ReturnType<typeof createPitstop>;
+
+/**
+ * The engine: scheduling, locks, acks and retries over any {@link Store}.
+ *
+ * `store(msg, at)` and `store(msg, start, end, interval)` mirror the original Clojure pitstop.
+ */
+export function createPitstop(options: PitstopOptions = {}) {
+  const store = options.store ?? memoryStore();
+  const clock = options.clock ?? systemClock;
+  const lockTimeMs = durationMs(parseDuration(options.lockTime ?? "PT15M", "lockTime"), "lockTime");
+  const loopTimeMs = durationMs(parseDuration(options.loopTime ?? "PT1M", "loopTime"), "loopTime");
+  const claimBatch = options.claimBatch ?? 100;
+  const listeners = new Set<ActiveListener>();
+  const settler = new SettleQueue(store);
+
+  const wake = (lane: string) => {
+    for (const listener of listeners) if (listener.lane === lane) listener.wake();
+  };
+
+  /** Drops an in-process listener's hold on `id` (it was replaced or removed). */
+  const forgetEverywhere = (id: string) => {
+    for (const listener of listeners) {
+      const record = listener.held.get(id);
+      if (record) listener.forget(id, record.lockToken!);
+    }
+  };
+
+  const settleAction = (record: StoredMessage, kind: "ack" | "nack", nack: NackOptions = {}): SettleAction => {
+    const now = clock.now();
+    if (kind === "nack") {
+      const retryMs =
+        nack.retryIn === undefined
+          ? backoffMs(record.attempts, lockTimeMs)
+          : durationMs(parseDuration(nack.retryIn, "retryIn"), "retryIn");
+      return { kind: "update", dueAt: now + retryMs, lastError: nack.error ?? null };
+    }
+    if (record.interval === undefined) return { kind: "delete" };
+    const next = nextOccurrenceAfter(record.start ?? record.at, record.interval, now);
+    if (record.end !== undefined && next > record.end) return { kind: "delete" };
+    return { kind: "update", dueAt: next, at: next, attempts: 0, lastError: null };
+  };
+
+  const settleRecord = async (record: StoredMessage, token: string, action: SettleAction) => {
+    const result = await settler.settle({ id: record.id, token, now: clock.now(), action });
+    if (result === "ok" && action.kind === "update") wake(record.lane);
+    return result;
+  };
+
+  const throwUnlessOk = (id: string, result: SettleResult) => {
+    if (result === "not_found") throw new PitstopError("not_found", `No message with id "${id}".`);
+    if (result === "lock_lost") {
+      throw new PitstopError("lock_lost", `The lock on message "${id}" is no longer held with this token (it expired, or the message was replaced).`);
+    }
+  };
+
+  /** Finds the locked record for an ack that arrives by id and token (HTTP). */
+  const lockedRecord = async (id: string, token: string): Promise<StoredMessage | SettleResult> => {
+    for (const listener of listeners) {
+      const record = listener.forget(id, token);
+      if (record) return record;
+    }
+    const record = await store.get(id);
+    if (!record) return "not_found";
+    if (record.lockToken !== token || record.lockedUntil! <= clock.now()) return "lock_lost";
+    return record;
+  };
+
+  const settleById = async (id: string, token: string, kind: "ack" | "nack", nack?: NackOptions) => {
+    const found = await lockedRecord(id, token);
+    if (typeof found === "string") return found;
+    return settleRecord(found, token, settleAction(found, kind, nack));
+  };
+
+  const deliveryOf = (record: StoredMessage, onSettled: () => void = () => {}): Delivery => {
+    const token = record.lockToken!;
+    const settle = async (kind: "ack" | "nack", nack?: NackOptions) => {
+      onSettled();
+      throwUnlessOk(record.id, await settleRecord(record, token, settleAction(record, kind, nack)));
+    };
+    return {
+      id: record.id,
+      msg: record.message,
+      attempt: record.attempts,
+      token,
+      at: record.at,
+      topic: record.topic,
+      callback: record.callback,
+      lockedUntil: record.lockedUntil!,
+      ack: () => settle("ack"),
+      nack: (nack) => settle("nack", nack),
+    };
+  };
+
+  const claim = (lane: string, limit: number) => {
+    const now = clock.now();
+    return store.claim({ lane, now, lockedUntil: now + lockTimeMs, limit, token: crypto.randomUUID() });
+  };
+
+  const release = async (records: StoredMessage[]) => {
+    if (records.length === 0) return;
+    const now = clock.now();
+    await settler.settleMany(
+      records.map((r) => ({ id: r.id, token: r.lockToken!, now, action: { kind: "update", dueAt: now } })),
+    );
+    for (const lane of new Set(records.map((r) => r.lane))) wake(lane);
+  };
+
+  async function schedule(input: ScheduleInput): Promise<Scheduled> {
+    const message = checkMessage(input.message);
+    const topic = checkName(input.topic ?? "default", "topic");
+    const now = clock.now();
+    const at = input.at === undefined ? now : parseTime(input.at, "at");
+    const interval = input.interval === undefined ? undefined : parseDuration(input.interval, "interval");
+    const end = input.end === undefined || input.end === null ? undefined : parseTime(input.end, "end");
+    if (end !== undefined && interval === undefined) throw invalid("end requires an interval", ["end"]);
+    if (end !== undefined && end < at) throw invalid("end must not be before at", ["end"]);
+    const callback = input.callback === undefined ? undefined : (options.checkCallback ?? checkHttpUrl)(input.callback);
+    const id = message.id ?? crypto.randomUUID();
+    const record: StoredMessage = {
+      id,
+      message: { ...message, id },
+      lane: laneOf(topic, callback),
+      topic,
+      at,
+      dueAt: at,
+      attempts: 0,
+      ...(interval !== undefined && { start: at, interval }),
+      ...(end !== undefined && { end }),
+      ...(callback !== undefined && { callback }),
+    };
+    const outcome = await store.put(record);
+    forgetEverywhere(id);
+    wake(record.lane);
+    return {
+      id,
+      at: formatTime(at),
+      ...(interval !== undefined && { interval }),
+      ...(end !== undefined && { end: formatTime(end) }),
+      topic,
+      ...(callback !== undefined && { callback }),
+      replaced: outcome === "replaced",
+    };
+  }
+
+  return {
+    /** The store in use. */
+    storeBackend: store,
+    lockTimeMs,
+
+    /**
+     * `store(msg, at)`: emit once at `at`. `store(msg, start, end, interval)`: emit at
+     * `start + k × interval` until `end` (inclusive; `null` for no end). Storing an existing id
+     * replaces that message, its schedule and any lock on it.
+     */
+    store(message: Message, at?: TimeInput, end?: TimeInput | null, interval?: DurationInput): Promise<Scheduled> {
+      return schedule({ message, at, end, interval });
+    },
+
+    schedule,
+
+    /** Deletes the message whatever its state; true if it existed. */
+    async remove(id: string): Promise<boolean> {
+      const existed = await store.remove(id);
+      forgetEverywhere(id);
+      return existed;
+    },
+
+    /** The stored message with its schedule and state, or undefined. */
+    async get(id: string): Promise<MessageView | undefined> {
+      const r = await store.get(id);
+      if (!r) return undefined;
+      return {
+        id: r.id,
+        message: r.message,
+        at: formatTime(r.at),
+        ...(r.interval !== undefined && { interval: r.interval }),
+        ...(r.end !== undefined && { end: formatTime(r.end) }),
+        topic: r.topic,
+        ...(r.callback !== undefined && { callback: r.callback }),
+        attempts: r.attempts,
+        locked: r.lockedUntil !== undefined && r.lockedUntil > clock.now(),
+        ...(r.lastError !== undefined && { lastError: r.lastError }),
+      };
+    },
+
+    /** Deliveries of due messages on a topic (or of webhook messages), as they fall due. */
+    listen(listenOptions: ListenOptions = {}): Listener {
+      const lane = listenOptions.webhooks ? "webhook" : laneOf(checkName(listenOptions.topic ?? "default", "topic"));
+      const listener: ActiveListener = new ActiveListener(
+        {
+          now: clock.now,
+          setTimer: clock.setTimer,
+          loopTimeMs,
+          claimBatch,
+          claim,
+          nextDueAt: (l) => store.nextDueAt(l),
+          deliveryOf,
+          release,
+          detach: (l) => listeners.delete(l),
+        },
+        lane,
+        listenOptions.prefetch ?? 1000,
+      );
+      listeners.add(listener);
+      return listener;
+    },
+
+    /** Claims up to `limit` due messages of a lane right now, outside any listener. */
+    async claimDue(lane: string, limit: number): Promise<Delivery[]> {
+      return (await claim(lane, limit)).map((record) => deliveryOf(record));
+    },
+
+    /** Acks by id and lock token. Throws `not_found` or `lock_lost`. */
+    async ack(id: string, token: string): Promise<void> {
+      throwUnlessOk(id, await settleById(id, token, "ack"));
+    },
+
+    /** Nacks by id and lock token. Throws `not_found` or `lock_lost`. */
+    async nack(id: string, token: string, nack: NackOptions = {}): Promise<void> {
+      if (nack.retryIn !== undefined) durationMs(parseDuration(nack.retryIn, "retryIn"), "retryIn");
+      throwUnlessOk(id, await settleById(id, token, "nack", nack));
+    },
+
+    /** Acks many at once (one store round trip where the store allows); never throws per item. */
+    async ackMany(items: { id: string; token: string }[]): Promise<AckOutcome[]> {
+      return Promise.all(items.map(async ({ id, token }) => ({ id, result: await settleById(id, token, "ack") })));
+    },
+
+    /** Stops every listener (releasing what they hold) and disposes the store. */
+    async close(): Promise<void> {
+      await Promise.all([...listeners].map((l) => l.stop()));
+      await store.dispose?.();
+    },
+  };
+}
+
+/** Default callback check: an absolute http(s) URL. */
+function checkHttpUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw invalid("callback must be an absolute http(s) URL", ["callback"]);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw invalid("callback must be an absolute http(s) URL", ["callback"]);
+  }
+  return parsed.href;
+}

@@ -1,0 +1,191 @@
+import { invalid } from "./errors.ts";
+import type { DurationInput, TimeInput } from "./types.ts";
+
+/** Largest distance from the epoch a JavaScript `Date` can hold, in ms. */
+const MAX_TIME = 8.64e15;
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const WEEK = 7 * DAY;
+/** Gregorian averages, used only to estimate how many occurrences fit in a span. */
+const AVG_MONTH = (365.2425 / 12) * DAY;
+const AVG_YEAR = 365.2425 * DAY;
+
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+const DURATION =
+  /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d{1,3}))?S)?)?$/;
+
+/** A parsed duration. Seconds are kept as whole milliseconds. */
+interface Parts {
+  years: number;
+  months: number;
+  weeks: number;
+  days: number;
+  hours: number;
+  minutes: number;
+  ms: number;
+}
+
+/**
+ * Parses a time: a valid `Date`, integer epoch milliseconds, or an ISO-8601 timestamp with a time
+ * and an explicit offset (`"2026-01-01T10:00:00Z"`, `"2026-01-01T10:00:00.123+02:00"`). Digits
+ * beyond milliseconds are truncated. Returns epoch milliseconds.
+ * @throws PitstopError `invalid_request` naming `field` for anything else.
+ */
+export function parseTime(input: TimeInput | unknown, field = "at"): number {
+  let ms: number | undefined;
+  if (input instanceof Date) ms = input.getTime();
+  else if (typeof input === "number" && Number.isInteger(input)) ms = input;
+  else if (typeof input === "string") ms = parseTimestamp(input);
+  if (ms === undefined || !Number.isFinite(ms)) {
+    throw invalid(`${field} must be an ISO-8601 timestamp with an offset, or epoch milliseconds`, [field]);
+  }
+  if (Math.abs(ms) > MAX_TIME) throw invalid(`${field} is out of the supported time range`, [field]);
+  return ms;
+}
+
+function parseTimestamp(input: string): number | undefined {
+  const m = TIMESTAMP.exec(input);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map((c) => Number(c ?? 0));
+  const fraction = Number((m[7] ?? "").slice(0, 3).padEnd(3, "0"));
+  const offset = m[8] ? (m[8] === "-" ? -1 : 1) * (Number(m[9]) * HOUR + Number(m[10]) * MINUTE) : 0;
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month - 1)) return undefined;
+  if (hour > 23 || minute > 59 || second > 59 || Number(m[9] ?? 0) > 23 || Number(m[10] ?? 0) > 59) {
+    return undefined;
+  }
+  return utc(year, month - 1, day) + hour * HOUR + minute * MINUTE + second * SECOND + fraction - offset;
+}
+
+/**
+ * Parses a positive duration: integer milliseconds, or an ISO-8601 duration `PnYnMnWnDTnHnMnS`
+ * (upper case; seconds may carry up to three decimals). Returns it normalized: zero components
+ * dropped, numbers as time-only (`500` → `"PT0.5S"`, `86400000` → `"PT24H"`).
+ * @throws PitstopError `invalid_request` naming `field` for malformed, zero or absurdly long ones.
+ */
+export function parseDuration(input: DurationInput | unknown, field = "interval"): string {
+  return formatDuration(toParts(input, field));
+}
+
+function toParts(input: unknown, field: string): Parts {
+  let parts: Parts | undefined;
+  if (typeof input === "number" && Number.isInteger(input) && input > 0) {
+    parts = { years: 0, months: 0, weeks: 0, days: 0, hours: 0, minutes: 0, ms: 0 };
+    parts.hours = Math.floor(input / HOUR);
+    parts.minutes = Math.floor((input % HOUR) / MINUTE);
+    parts.ms = input % MINUTE;
+  } else if (typeof input === "string") {
+    const m = DURATION.exec(input);
+    // The regex alone accepts "P", "PT" and "P1DT": a component and no dangling T are required.
+    if (m && m.slice(1, 8).some((c) => c !== undefined) && !input.endsWith("T")) {
+      const [years, months, weeks, days, hours, minutes, seconds] = m.slice(1, 8).map((c) => Number(c ?? 0));
+      const ms = seconds * SECOND + Number((m[8] ?? "").padEnd(3, "0"));
+      parts = { years, months, weeks, days, hours, minutes, ms };
+    }
+  }
+  if (!parts) {
+    throw invalid(
+      `${field} must be an ISO-8601 duration such as "PT1H" or "P1M", or a positive integer of milliseconds`,
+      [field],
+    );
+  }
+  const length = approxMs(parts);
+  if (length === 0) throw invalid(`${field} must be longer than zero`, [field]);
+  if (!(length <= MAX_TIME)) throw invalid(`${field} is too long`, [field]);
+  return parts;
+}
+
+function formatDuration(p: Parts): string {
+  const unit = (value: number, suffix: string) => (value ? `${value}${suffix}` : "");
+  const fraction = p.ms % SECOND;
+  const seconds = fraction
+    ? `${Math.floor(p.ms / SECOND)}.${String(fraction).padStart(3, "0").replace(/0+$/, "")}S`
+    : unit(p.ms / SECOND, "S");
+  const time = unit(p.hours, "H") + unit(p.minutes, "M") + seconds;
+  return `P${unit(p.years, "Y")}${unit(p.months, "M")}${unit(p.weeks, "W")}${unit(p.days, "D")}${time ? `T${time}` : ""}`;
+}
+
+/** Length in ms of the fixed (week and smaller) components. */
+function fixedMs(p: Parts): number {
+  return p.weeks * WEEK + p.days * DAY + p.hours * HOUR + p.minutes * MINUTE + p.ms;
+}
+
+function approxMs(p: Parts): number {
+  return p.years * AVG_YEAR + p.months * AVG_MONTH + fixedMs(p);
+}
+
+/**
+ * Adds `times` × `duration` to `instant`, computed directly from `instant`: years and months on
+ * UTC calendar fields, clamping the day to the month's end (Jan 31 + P1M = Feb 28, Jan 31 + 2 ×
+ * P1M = Mar 31); weeks, days and time as exact milliseconds (days are 24 h in UTC).
+ * @throws PitstopError `invalid_request` when the result leaves the supported time range.
+ */
+export function addDuration(instant: number, duration: string, times = 1): number {
+  const p = toParts(duration, "duration");
+  let result = instant;
+  const months = times * (p.years * 12 + p.months);
+  if (months !== 0) {
+    const date = new Date(instant);
+    const total = date.getUTCMonth() + months;
+    const year = date.getUTCFullYear() + Math.floor(total / 12);
+    const month = ((total % 12) + 12) % 12;
+    const day = Math.min(date.getUTCDate(), daysInMonth(year, month));
+    result = utc(year, month, day) + (instant - utc(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
+  }
+  result += times * fixedMs(p);
+  if (!(Math.abs(result) <= MAX_TIME)) throw invalid("time is out of the supported time range", ["time"]);
+  return result;
+}
+
+/** True when the duration has no years or months, so it has one length in ms (weeks and days are fixed in UTC). */
+export function isFixedDuration(duration: string): boolean {
+  const p = toParts(duration, "duration");
+  return p.years === 0 && p.months === 0;
+}
+
+/**
+ * Length in ms of a fixed duration.
+ * @throws PitstopError `invalid_request` naming `field` when it uses years or months.
+ */
+export function durationMs(duration: string, field = "duration"): number {
+  const p = toParts(duration, field);
+  if (p.years !== 0 || p.months !== 0) throw invalid(`${field} must not use years or months`, [field]);
+  return fixedMs(p);
+}
+
+/**
+ * The first occurrence `start + k × interval` (k ≥ 0) strictly after `after`; `start` itself when
+ * it is later. Constant time however far `after` is: k is divided out (fixed intervals) or
+ * estimated from the average length and corrected by a step or two (calendar intervals).
+ */
+export function nextOccurrenceAfter(start: number, interval: string, after: number): number {
+  if (start > after) return start;
+  const p = toParts(interval, "interval");
+  let k = Math.floor((after - start) / approxMs(p)) + 1;
+  while (k > 1 && addDuration(start, interval, k - 1) > after) k--;
+  while (addDuration(start, interval, k) <= after) k++;
+  return addDuration(start, interval, k);
+}
+
+/** ISO-8601 UTC with milliseconds, e.g. `"2026-01-01T10:00:00.000Z"`. */
+export function formatTime(ms: number): string {
+  if (!(Math.abs(ms) <= MAX_TIME)) throw invalid("time is out of the supported time range", ["time"]);
+  return new Date(ms).toISOString();
+}
+
+/** Retry delay after the `attempts`-th failure (from 1): 1 s, 2 s, 4 s, … capped at `capMs`. */
+export function backoffMs(attempts: number, capMs: number): number {
+  return Math.min(capMs, SECOND * 2 ** Math.max(0, attempts - 1));
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month !== 1) return [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month];
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+}
+
+/** Midnight UTC of a date; unlike `Date.UTC`, years 0–99 are not shifted to 1900–1999. */
+function utc(year: number, month: number, day: number): number {
+  return new Date(0).setUTCFullYear(year, month, day);
+}

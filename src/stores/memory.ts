@@ -1,0 +1,187 @@
+import type { ClaimRequest, SettleOp, SettleResult, Store, StoredMessage } from "../types.ts";
+
+/** Options of the embedded store. */
+export interface MemoryStoreOptions {
+  /** Name reported by `/health`. @default "memory" */
+  name?: string;
+}
+
+interface Entry {
+  record: StoredMessage;
+  /** Position in its lane's heap. */
+  pos: number;
+  /** Insertion order, so records due at the same time leave in the order they came. */
+  seq: number;
+}
+
+/**
+ * A binary min-heap of entries ordered by (`dueAt`, `seq`) that knows each entry's position, so
+ * an entry can be removed or re-keyed in O(log n). Claims and next-due look-ups never scan.
+ */
+class DueHeap {
+  private readonly items: Entry[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): Entry | undefined {
+    return this.items[0];
+  }
+
+  push(entry: Entry): void {
+    entry.pos = this.items.length;
+    this.items.push(entry);
+    this.up(entry.pos);
+  }
+
+  remove(entry: Entry): void {
+    const last = this.items.pop()!;
+    if (last !== entry) {
+      this.items[entry.pos] = last;
+      last.pos = entry.pos;
+      this.update(last);
+    }
+  }
+
+  /** Restores order after `entry.record.dueAt` changed. */
+  update(entry: Entry): void {
+    this.up(entry.pos);
+    this.down(entry.pos);
+  }
+
+  private less(a: Entry, b: Entry): boolean {
+    return a.record.dueAt < b.record.dueAt || (a.record.dueAt === b.record.dueAt && a.seq < b.seq);
+  }
+
+  private up(i: number): void {
+    const items = this.items;
+    const entry = items[i];
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(entry, items[parent])) break;
+      items[i] = items[parent];
+      items[i].pos = i;
+      i = parent;
+    }
+    items[i] = entry;
+    entry.pos = i;
+  }
+
+  private down(i: number): void {
+    const items = this.items;
+    const n = items.length;
+    const entry = items[i];
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && this.less(items[child + 1], items[child])) child++;
+      if (!this.less(items[child], entry)) break;
+      items[i] = items[child];
+      items[i].pos = i;
+      i = child;
+    }
+    items[i] = entry;
+    entry.pos = i;
+  }
+}
+
+/**
+ * The embedded default store: everything lives in this process and is lost when it exits.
+ * Records are indexed by id and, per lane, in a heap on `dueAt`, so a claim costs O(log n)
+ * whatever the number of pending messages. Message bodies are kept as given and never mutated.
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): Store {
+  const byId = new Map<string, Entry>();
+  const lanes = new Map<string, DueHeap>();
+  let seq = 0;
+
+  const heapOf = (lane: string): DueHeap => {
+    let heap = lanes.get(lane);
+    if (!heap) lanes.set(lane, (heap = new DueHeap()));
+    return heap;
+  };
+
+  const unlink = (entry: Entry): void => {
+    const heap = lanes.get(entry.record.lane)!;
+    heap.remove(entry);
+    if (heap.size === 0) lanes.delete(entry.record.lane);
+    byId.delete(entry.record.id);
+  };
+
+  const settleOne = (op: SettleOp): SettleResult => {
+    const entry = byId.get(op.id);
+    if (!entry) return "not_found";
+    const record = entry.record;
+    if (record.lockToken !== op.token || record.lockedUntil === undefined || record.lockedUntil <= op.now) {
+      return "lock_lost";
+    }
+    const action = op.action;
+    if (action.kind === "delete") {
+      unlink(entry);
+      return "ok";
+    }
+    record.lockToken = undefined;
+    record.lockedUntil = undefined;
+    record.dueAt = action.dueAt;
+    if (action.at !== undefined) record.at = action.at;
+    if (action.attempts !== undefined) record.attempts = action.attempts;
+    if (action.lastError === null) record.lastError = undefined;
+    else if (action.lastError !== undefined) record.lastError = action.lastError;
+    lanes.get(record.lane)!.update(entry);
+    return "ok";
+  };
+
+  return {
+    name: options.name ?? "memory",
+
+    async put(record) {
+      const fresh: StoredMessage = { ...record, lockToken: undefined, lockedUntil: undefined };
+      const existing = byId.get(record.id);
+      if (existing) unlink(existing);
+      const entry: Entry = { record: fresh, pos: 0, seq: seq++ };
+      byId.set(record.id, entry);
+      heapOf(record.lane).push(entry);
+      return existing ? "replaced" : "created";
+    },
+
+    async get(id) {
+      const entry = byId.get(id);
+      return entry && { ...entry.record };
+    },
+
+    async remove(id) {
+      const entry = byId.get(id);
+      if (!entry) return false;
+      unlink(entry);
+      return true;
+    },
+
+    async claim(request: ClaimRequest) {
+      const heap = lanes.get(request.lane);
+      const claimed: StoredMessage[] = [];
+      while (heap && claimed.length < request.limit) {
+        const entry = heap.peek();
+        if (!entry || entry.record.dueAt > request.now) break;
+        const record = entry.record;
+        record.lockToken = request.token;
+        record.lockedUntil = request.lockedUntil;
+        record.dueAt = request.lockedUntil;
+        record.attempts += 1;
+        heap.update(entry);
+        claimed.push({ ...record });
+      }
+      return claimed;
+    },
+
+    async settle(ops) {
+      return ops.map(settleOne);
+    },
+
+    async nextDueAt(lane) {
+      return lanes.get(lane)?.peek()?.record.dueAt;
+    },
+
+    async dispose() {},
+  };
+}

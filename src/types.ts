@@ -1,0 +1,129 @@
+/**
+ * A message is any JSON object. `id` is optional on input; the stored and emitted message always
+ * carries one (a UUID v4 when the client gave none).
+ */
+export type Message = { id?: string; [key: string]: unknown };
+
+/** A time: a `Date`, epoch milliseconds, or an ISO-8601 timestamp with an offset. */
+export type TimeInput = Date | number | string;
+
+/** An interval: an ISO-8601 duration (`"PT1H"`, `"P1M"`) or milliseconds. */
+export type DurationInput = string | number;
+
+/**
+ * The unit every store persists. All times are epoch milliseconds.
+ *
+ * A record is either idle (no lock fields) or locked (`lockToken` and `lockedUntil` set).
+ * `dueAt` is the one field claims look at: for an idle record it is when it should next be
+ * emitted (its occurrence `at`, or a nack retry time); for a locked record it equals
+ * `lockedUntil`, so an expired lock makes the record claimable again without any sweep.
+ */
+export interface StoredMessage {
+  /** The message id; equal to `message.id`. */
+  id: string;
+  /** The message body exactly as stored, `id` included. */
+  message: Message & { id: string };
+  /** Which consumers may claim it. See {@link laneOf}. */
+  lane: string;
+  /** Listener topic. Defaults to `"default"`. */
+  topic: string;
+  /** Webhook URL; when set the message is delivered by `tick()`, not by listeners. */
+  callback?: string;
+  /** Scheduled time of the current occurrence (retries do not move it). */
+  at: number;
+  /** Next time this record may be claimed. See the type comment. */
+  dueAt: number;
+  /** First occurrence of a recurring message; occurrences are `start + k × interval`. */
+  start?: number;
+  /** Recurrence interval as an ISO-8601 duration. Absent for one-shot messages. */
+  interval?: string;
+  /** Last occurrence allowed (inclusive). Only with `interval`. */
+  end?: number;
+  /** Claims of the current occurrence. Restarts at 0 when an occurrence is acked or replaced. */
+  attempts: number;
+  /** Error text of the last nack of the current occurrence. */
+  lastError?: string;
+  /** Token of the current lock. */
+  lockToken?: string;
+  /** When the current lock expires. */
+  lockedUntil?: number;
+}
+
+/** Lane of a record: callback messages share the `webhook` lane, others one lane per topic. */
+export function laneOf(topic: string, callback?: string): string {
+  return callback ? "webhook" : `topic:${topic}`;
+}
+
+/** What a claim asks of a store. */
+export interface ClaimRequest {
+  lane: string;
+  /** Records with `dueAt <= now` in the lane are due. */
+  now: number;
+  /** The new lock expiry (`now + lockTime`), also the new `dueAt`. */
+  lockedUntil: number;
+  /** Most records to claim in this call (at least 1). */
+  limit: number;
+  /** Fresh random token for this claim; every record claimed by this call gets it. */
+  token: string;
+}
+
+/** How a held lock is settled. The lock is always cleared by a successful settle. */
+export type SettleAction =
+  | { kind: "delete" }
+  | {
+      kind: "update";
+      /** New `dueAt` (next occurrence, retry time, or now for a release). */
+      dueAt: number;
+      /** New occurrence time, when the occurrence moves (ack of a recurring message). */
+      at?: number;
+      /** New attempts count, when it changes (0 after an acked occurrence). */
+      attempts?: number;
+      /** New `lastError`; `null` clears it, absent keeps it. */
+      lastError?: string | null;
+    };
+
+/** One settle of a lock held with `token`. */
+export interface SettleOp {
+  id: string;
+  token: string;
+  /** The lock is valid only while `lockedUntil > now`. */
+  now: number;
+  action: SettleAction;
+}
+
+/**
+ * Outcome of one settle: `ok` when applied; `not_found` when no record has the id; `lock_lost`
+ * when the record exists but is not locked with that token, or its lock expired.
+ */
+export type SettleResult = "ok" | "not_found" | "lock_lost";
+
+/**
+ * The store contract. A store persists records and claims them atomically; the engine
+ * (`pitstop.ts`) owns every scheduling rule. Each store must pass `test/stores/contract.ts`.
+ */
+export interface Store {
+  /** Short name reported by `/health` (`"memory"`, `"mongodb"`). */
+  readonly name: string;
+  /** Inserts or atomically replaces the record with `record.id` (dropping any lock). */
+  put(record: StoredMessage): Promise<"created" | "replaced">;
+  /** The record with this id, or undefined. Returns a copy the caller may keep. */
+  get(id: string): Promise<StoredMessage | undefined>;
+  /** Deletes the record whatever its state; true if it existed. */
+  remove(id: string): Promise<boolean>;
+  /**
+   * Atomically claims up to `limit` records of `lane` with `dueAt <= now`, earliest `dueAt`
+   * first: each gets `lockToken = token`, `lockedUntil = dueAt = request.lockedUntil` and
+   * `attempts + 1`. Returns the claimed records as they are after the claim. A record is never
+   * returned to two concurrent claims.
+   */
+  claim(request: ClaimRequest): Promise<StoredMessage[]>;
+  /**
+   * Applies each op only if its record is locked with `op.token` and `lockedUntil > op.now`.
+   * Results are in the order of `ops`. Ops on distinct ids are independent.
+   */
+  settle(ops: SettleOp[]): Promise<SettleResult[]>;
+  /** Smallest `dueAt` in the lane (locked records included), or undefined when it is empty. */
+  nextDueAt(lane: string): Promise<number | undefined>;
+  /** Releases what the store opened. Safe to call twice. */
+  dispose?(): Promise<void>;
+}
