@@ -1,6 +1,4 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { PitstopError } from "./errors.ts";
 import type { Pitstop } from "./pitstop.ts";
@@ -29,14 +27,51 @@ function constantTimeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
+/** Bytes of an oversized body still read (and dropped) so the client can read its 413. */
+const DRAIN_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * Reads a request body as text, refusing one over `maxBytes` with `payload_too_large`. An
+ * oversized body is drained (up to a bound) before the error, because a server that answers
+ * while the client is still sending makes most clients report a reset instead of the 413.
+ */
+async function readText(request: Request, maxBytes: number): Promise<string> {
+  const tooLarge = () => new PitstopError("payload_too_large", `The request body is larger than the limit of ${maxBytes} bytes.`);
+  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
+  if (declared > maxBytes + DRAIN_LIMIT) throw tooLarge();
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes + DRAIN_LIMIT) {
+      await reader.cancel();
+      break;
+    }
+    if (size <= maxBytes) chunks.push(value);
+  }
+  if (size > maxBytes) throw tooLarge();
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
 const prefetchParam = z.coerce.number().int().min(1).max(100_000).optional();
 
 /** The pitstop HTTP API over an engine. Runtime-neutral: only Web-standard APIs. */
 export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
   const app = new Hono();
 
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const readJson = async (request: Request): Promise<unknown> => {
-    const text = await request.text();
+    const text = await readText(request, maxBody);
     try {
       return JSON.parse(text);
     } catch {
@@ -49,9 +84,6 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     if (error instanceof PitstopError) {
       const body = { error: error.code, message: error.message, ...(error.issues && { issues: error.issues }) };
       return c.json(body, error.status as ContentfulStatusCode);
-    }
-    if (error instanceof HTTPException && error.status === 413) {
-      return c.json({ error: "payload_too_large", message: `The request body is larger than ${maxBody} bytes.` }, 413);
     }
     console.error(error);
     return c.json({ error: "internal", message: "Internal error." }, 500);
@@ -69,9 +101,6 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     }
     return next();
   });
-
-  const maxBody = options.maxBodyBytes ?? 1024 * 1024;
-  app.use("*", bodyLimit({ maxSize: maxBody }));
 
   app.post("/messages", async (c) => {
     const body = parseWith(storeBody, await readJson(c.req.raw));
