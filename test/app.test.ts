@@ -1,0 +1,165 @@
+import { describe, expect, it } from "vitest";
+import { createApp } from "../src/app.ts";
+import { createPitstop } from "../src/pitstop.ts";
+import { memoryStore } from "../src/stores/memory.ts";
+import { manualClock } from "./support/clock.ts";
+
+const T0 = Date.parse("2026-05-01T08:00:00Z");
+
+function setup(options: { token?: string; maxBodyBytes?: number } = {}) {
+  const clock = manualClock(T0);
+  const store = memoryStore();
+  const pitstop = createPitstop({ store, clock, lockTime: "PT30S" });
+  const app = createApp(pitstop, options);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await app.request(path, { method, headers, body: typeof body === "string" ? body : body === undefined ? undefined : JSON.stringify(body) });
+    const text = await response.text();
+    return { status: response.status, json: text ? JSON.parse(text) : undefined };
+  };
+  return { clock, pitstop, app, call, store };
+}
+
+describe("POST /messages", () => {
+  it("creates (201) then replaces (200), normalizing times and intervals", async () => {
+    const { call } = setup();
+    const first = await call("POST", "/messages", { message: { id: "m1", a: 1 }, at: "2026-05-01T10:00:00+02:00", interval: 500, end: T0 + 10_000, topic: "jobs" });
+    expect(first).toEqual({ status: 201, json: { id: "m1", at: "2026-05-01T08:00:00.000Z", interval: "PT0.5S", end: "2026-05-01T08:00:10.000Z", topic: "jobs" } });
+    const second = await call("POST", "/messages", { message: { id: "m1", a: 2 }, at: T0 + 5 });
+    expect(second).toEqual({ status: 200, json: { id: "m1", at: "2026-05-01T08:00:00.005Z", topic: "default" } });
+    expect((await call("GET", "/messages/m1")).json).toEqual({
+      id: "m1",
+      message: { id: "m1", a: 2 },
+      at: "2026-05-01T08:00:00.005Z",
+      topic: "default",
+      attempts: 0,
+      locked: false,
+    });
+  });
+
+  it("assigns a UUID v4 when the message has no id, and defaults at to now", async () => {
+    const { call } = setup();
+    const { status, json } = await call("POST", "/messages", { message: { x: 1 } });
+    expect(status).toBe(201);
+    expect(json.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(json.at).toBe(new Date(T0).toISOString());
+  });
+
+  it.each([
+    ["bad JSON", "{", /not valid JSON/],
+    ["no message", { at: T0 }, /message/],
+    ["message not an object", { message: [1, 2] }, /message/],
+    ["unknown field", { message: {}, when: T0 }, /Unrecognized key/],
+    ["date without offset", { message: {}, at: "2026-05-01T10:00:00" }, /at must be an ISO-8601 timestamp/],
+    ["fractional epoch", { message: {}, at: 1.5 }, /at must be/],
+    ["bad interval", { message: {}, interval: "1 hour" }, /interval must be an ISO-8601 duration/],
+    ["zero interval", { message: {}, interval: 0 }, /interval/],
+    ["end without interval", { message: {}, end: T0 + 1 }, /end requires an interval/],
+    ["end before at", { message: {}, at: T0, interval: "PT1S", end: T0 - 1 }, /end must not be before at/],
+    ["id with control characters", { message: { id: "a\u0000b" } }, /control characters/],
+    ["id too long", { message: { id: "x".repeat(257) } }, /at most 256/],
+    ["numeric id", { message: { id: 5 } }, /id must be a string/],
+    ["empty topic", { message: {}, topic: "" }, /topic must not be empty/],
+    ["non-http callback", { message: {}, callback: "ftp://example.com/x" }, /callback must be an absolute http\(s\) URL/],
+  ])("rejects %s with 400 invalid_request and stores nothing", async (_, body, message) => {
+    const { call, store } = setup();
+    await call("POST", "/messages", { message: { id: "keep" }, at: T0 + 1000 });
+    const response = await call("POST", "/messages", body);
+    expect(response.status).toBe(400);
+    expect(response.json.error).toBe("invalid_request");
+    expect(response.json.message).toMatch(message);
+    expect(await store.nextDueAt("topic:default")).toBe(T0 + 1000);
+    expect((await call("GET", "/messages/keep")).json.at).toBe(new Date(T0 + 1000).toISOString());
+  });
+
+  it("lists every validation issue with its path", async () => {
+    const { call } = setup();
+    const { json } = await call("POST", "/messages", { message: { id: "" }, extra: 1, topic: 7 });
+    expect(json.issues.map((i: { path: unknown[] }) => i.path.join("."))).toEqual(expect.arrayContaining(["message.id", "topic", ""]));
+  });
+
+  it("refuses a body over the limit with 413 and stores nothing", async () => {
+    const { call } = setup({ maxBodyBytes: 1000 });
+    const response = await call("POST", "/messages", { message: { id: "big", pad: "x".repeat(2000) } });
+    expect(response).toMatchObject({ status: 413, json: { error: "payload_too_large", message: expect.stringMatching(/1000 bytes/) } });
+    expect((await call("GET", "/messages/big")).status).toBe(404);
+  });
+});
+
+describe("acks over HTTP", () => {
+  it("acks, nacks and reports lock_lost and not_found with the right statuses", async () => {
+    const { call, pitstop, clock } = setup();
+    await call("POST", "/messages", { message: { id: "a" } });
+    const [d] = await pitstop.claimDue("topic:default", 1);
+    expect(await call("POST", "/messages/a/ack", { token: "wrong" })).toMatchObject({ status: 409, json: { error: "lock_lost" } });
+    expect(await call("POST", "/messages/a/nack", { token: d.token, retryIn: "soon" })).toMatchObject({ status: 400 });
+    expect((await call("GET", "/messages/a")).json).toMatchObject({ locked: true, attempts: 1 });
+    expect((await call("POST", "/messages/a/nack", { token: d.token, error: "nope", retryIn: "PT5S" })).status).toBe(204);
+    expect((await call("GET", "/messages/a")).json).toMatchObject({ locked: false, lastError: "nope" });
+    clock.advance(5000);
+    const [again] = await pitstop.claimDue("topic:default", 1);
+    expect((await call("POST", "/messages/a/ack", { token: again.token })).status).toBe(204);
+    expect(await call("POST", "/messages/a/ack", { token: again.token })).toMatchObject({ status: 404, json: { error: "not_found" } });
+  });
+
+  it("validates before looking up: a bad body on an unknown id is 400", async () => {
+    const { call } = setup();
+    expect((await call("POST", "/messages/unknown/ack", { token: 5 })).status).toBe(400);
+    expect((await call("POST", "/messages/unknown/nack", { token: "t", extra: 1 })).status).toBe(400);
+    expect((await call("POST", "/messages/unknown/ack", { token: "t" })).status).toBe(404);
+  });
+
+  it("acks a batch in one request and lists what failed", async () => {
+    const { call, pitstop } = setup();
+    for (const id of ["x", "y", "z"]) await call("POST", "/messages", { message: { id } });
+    const ds = await pitstop.claimDue("topic:default", 10);
+    const acks = [...ds.map((d) => ({ id: d.id, token: d.token })), { id: "ghost", token: "t" }, { id: "x", token: "bad" }];
+    const response = await call("POST", "/acks", { acks });
+    expect(response).toEqual({ status: 200, json: { acked: 3, failed: [{ id: "ghost", error: "not_found" }, { id: "x", error: "lock_lost" }] } });
+    expect((await call("POST", "/acks", { acks: [] })).status).toBe(400);
+  });
+});
+
+describe("auth", () => {
+  it("requires the bearer token on every route but /health", async () => {
+    const { app } = setup({ token: "tok" });
+    expect((await app.request("/health")).status).toBe(200);
+    for (const [method, path] of [["GET", "/messages/a"], ["POST", "/messages"], ["DELETE", "/messages/a"], ["GET", "/events"], ["POST", "/acks"]]) {
+      const response = await app.request(path, { method, headers: { authorization: "Bearer nope" } });
+      expect(response.status).toBe(401);
+      expect(await response.json()).toMatchObject({ error: "unauthorized" });
+    }
+    const ok = await app.request("/messages/a", { headers: { authorization: "Bearer tok" } });
+    expect(ok.status).toBe(404);
+  });
+});
+
+describe("GET /events", () => {
+  it("streams exact frames: a connected comment, then one message event per delivery", async () => {
+    const { app, call } = setup();
+    await call("POST", "/messages", { message: { id: "f1", v: "ü" }, topic: "t" });
+    const controller = new AbortController();
+    const response = await app.request("/events?topic=t", { signal: controller.signal });
+    expect(response.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n\ndata") && !/data: .*\n\n/.test(text)) text += (await reader.read()).value;
+    const frame = /event: message\nid: f1\ndata: (.*)\n\n/.exec(text);
+    expect(text.startsWith(": connected\n\n")).toBe(true);
+    const data = JSON.parse(frame![1]);
+    expect(data).toEqual({ id: "f1", message: { id: "f1", v: "ü" }, attempt: 1, token: expect.any(String), at: new Date(T0).toISOString() });
+    controller.abort();
+  });
+
+  it("rejects a bad topic or prefetch with 400", async () => {
+    const { call } = setup();
+    expect((await call("GET", "/events?prefetch=0")).status).toBe(400);
+    expect((await call("GET", "/events?topic=" + "x".repeat(300))).status).toBe(400);
+  });
+});
+
+it("answers unknown routes with a JSON 404", async () => {
+  const { call } = setup();
+  expect(await call("GET", "/nope")).toMatchObject({ status: 404, json: { error: "not_found" } });
+});
