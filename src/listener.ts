@@ -71,6 +71,8 @@ export class ActiveListener implements Listener {
   /** Bumped by every wake-up, so one that lands between a look-up and a sleep is not lost. */
   private generation = 0;
   private wakeSleeper?: () => void;
+  /** Calls to `next()` run one after another, so concurrent callers never share a delivery. */
+  private pendingNext: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly host: ListenerHost,
@@ -106,7 +108,11 @@ export class ActiveListener implements Listener {
 
   [Symbol.asyncIterator](): AsyncIterator<Delivery> {
     return {
-      next: () => this.next(),
+      next: () => {
+        const result = this.pendingNext.then(() => this.next());
+        this.pendingNext = result.catch(() => undefined);
+        return result;
+      },
       return: async () => {
         await this.stop();
         return { done: true, value: undefined };
