@@ -5,8 +5,16 @@ import type { Message } from "./types.ts";
 // Control characters (C0, DEL, C1) are refused in ids and topics: they break logs, headers and SSE frames.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+const nameSchemas = new Map<string, z.ZodType<string>>();
+
 /** A message id or topic: 1..256 characters, no control characters. */
-export const name = (field: string) =>
+export function name(field: string): z.ZodType<string> {
+  let schema = nameSchemas.get(field);
+  if (!schema) nameSchemas.set(field, (schema = nameSchema(field)));
+  return schema;
+}
+
+const nameSchema = (field: string) =>
   z
     .string({ error: `${field} must be a string` })
     .min(1, `${field} must not be empty`)

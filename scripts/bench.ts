@@ -1,0 +1,215 @@
+/**
+ * `npm run bench [-- --store memory|mongodb] [-- --webhook] [-- --only deferred,backlog,scale]`
+ *
+ * Runs a pitstop server in this process on 127.0.0.1 and measures it over HTTP + SSE:
+ * - deferred: N messages due over a 1 s window, one SSE listener acking each; lateness
+ *   (receive time − scheduled time) p50/p99/max;
+ * - backlog: M already-due messages drained through one SSE listener with batch acks;
+ * - scale (memory store only): heap with 1M pending messages, and claim cost with 1M pending
+ *   against an empty store.
+ * With `--store mongodb` it uses MONGODB_URI, or starts the project's wire-protocol test double
+ * (labelled as such), and prints database round trips per delivered message.
+ */
+import { serve } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
+import { parseArgs } from "node:util";
+import { createApp } from "../src/app.ts";
+import { createPitstop } from "../src/pitstop.ts";
+import { memoryStore } from "../src/stores/memory.ts";
+import type { Store } from "../src/types.ts";
+import { openSse } from "../test/support/sse.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    store: { type: "string", default: "memory" },
+    webhook: { type: "boolean", default: false },
+    only: { type: "string", default: "deferred,backlog,scale" },
+    deferred: { type: "string", default: "2000" },
+    backlog: { type: "string", default: "20000" },
+    pending: { type: "string", default: "1000000" },
+  },
+});
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const fmt = (n: number, digits = 1) => n.toLocaleString("en-US", { maximumFractionDigits: digits });
+
+interface Backend {
+  label: string;
+  make(): Promise<Store>;
+  /** Database commands sent so far, if this backend can count them. */
+  roundTrips?(): number;
+  close(): Promise<void>;
+}
+
+async function backend(): Promise<Backend> {
+  if (args.store === "memory") return { label: "memory store", make: async () => memoryStore(), close: async () => {} };
+  if (args.store !== "mongodb") throw new Error(`--store ${args.store}: use memory or mongodb`);
+  const { MongoClient } = await import("mongodb");
+  const { mongoStore } = await import("../src/stores/mongodb.ts");
+  let uri = process.env.MONGODB_URI;
+  let label = `MongoDB at ${uri}`;
+  let double: { close(): Promise<void> } | undefined;
+  if (!uri) {
+    const { startMongoDouble } = await import("../test/support/mongo-double.ts");
+    const started = await startMongoDouble();
+    double = started;
+    uri = started.uri;
+    label = "MongoDB TEST DOUBLE (wire-protocol double in this process, not a real mongod; set MONGODB_URI for real figures)";
+  }
+  const client = new MongoClient(uri, { monitorCommands: true });
+  let commands = 0;
+  client.on("commandStarted", () => commands++);
+  await client.connect();
+  const dbName = `pitstop_bench_${Date.now()}`;
+  return {
+    label,
+    make: async () => mongoStore({ client, dbName }),
+    roundTrips: () => commands,
+    close: async () => {
+      await client.db(dbName).dropDatabase().catch(() => {});
+      await client.close();
+      await double?.close();
+    },
+  };
+}
+
+async function withServer<T>(store: Store, run: (base: string) => Promise<T>): Promise<T> {
+  const pitstop = createPitstop({ store, lockTime: "PT1M" });
+  const app = createApp(pitstop);
+  const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+  await new Promise((resolve) => server.once("listening", resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    return await run(base);
+  } finally {
+    await pitstop.close();
+    server.close();
+  }
+}
+
+/** POSTs bodies with a bounded number in flight; returns messages stored per second. */
+async function storeAll(base: string, bodies: unknown[], inFlight = 64): Promise<number> {
+  const started = performance.now();
+  let nextIndex = 0;
+  const worker = async () => {
+    while (nextIndex < bodies.length) {
+      const body = bodies[nextIndex++];
+      const response = await fetch(`${base}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      if (response.status !== 201) throw new Error(`store failed: HTTP ${response.status} ${await response.text()}`);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return bodies.length / ((performance.now() - started) / 1000);
+}
+
+async function deferred(b: Backend): Promise<void> {
+  const n = Number(args.deferred);
+  await withServer(await b.make(), async (base) => {
+    const sse = await openSse(`${base}/events?topic=deferred`);
+    const windowStart = Date.now() + 2000 + 2 * n; // leave time to store everything first
+    const bodies = Array.from({ length: n }, (_, i) => ({ message: { i }, topic: "deferred", at: windowStart + Math.floor((i * 1000) / n) }));
+    const storedPerSec = await storeAll(base, bodies);
+    if (Date.now() > windowStart) console.log("  warning: storing overran the window start; lateness includes it");
+    const commandsBefore = b.roundTrips?.() ?? 0;
+    const lateness: number[] = [];
+    const acks: Promise<Response>[] = [];
+    for (let i = 0; i < n; i++) {
+      const d = await sse.nextDelivery(60_000);
+      lateness.push(Date.now() - Date.parse(d.at));
+      acks.push(fetch(`${base}/messages/${d.id}/ack`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: d.token }) }));
+    }
+    const statuses = await Promise.all(acks.map(async (a) => (await a).status));
+    const elapsed = (Date.now() - windowStart) / 1000;
+    sse.close();
+    lateness.sort((x, y) => x - y);
+    console.log(`deferred: ${n} messages due over 1 s, one SSE listener acking each (${b.label})`);
+    console.log(`  stored ${fmt(storedPerSec, 0)}/s over HTTP`);
+    console.log(`  delivered+acked ${fmt(n / elapsed, 0)}/s; acks ok: ${statuses.filter((s) => s === 204).length}/${n}`);
+    console.log(`  lateness ms: p50 ${percentile(lateness, 50)}  p99 ${percentile(lateness, 99)}  max ${lateness[n - 1]}`);
+    if (b.roundTrips) console.log(`  database round trips per delivered message: ${fmt((b.roundTrips() - commandsBefore) / n, 3)}`);
+  });
+}
+
+async function backlog(b: Backend): Promise<void> {
+  const n = Number(args.backlog);
+  await withServer(await b.make(), async (base) => {
+    const bodies = Array.from({ length: n }, (_, i) => ({ message: { i }, topic: "backlog" }));
+    const storedPerSec = await storeAll(base, bodies);
+    const commandsBefore = b.roundTrips?.() ?? 0;
+    const started = performance.now();
+    const sse = await openSse(`${base}/events?topic=backlog&prefetch=2000`);
+    let pending: { id: string; token: string }[] = [];
+    const posts: Promise<unknown>[] = [];
+    let acked = 0;
+    const flush = () => {
+      const acks = pending;
+      pending = [];
+      posts.push(
+        fetch(`${base}/acks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ acks }) })
+          .then((r) => r.json())
+          .then((r: { acked: number }) => (acked += r.acked)),
+      );
+    };
+    for (let i = 0; i < n; i++) {
+      const d = await sse.nextDelivery(60_000);
+      pending.push({ id: d.id, token: d.token });
+      if (pending.length >= 250) flush();
+    }
+    if (pending.length) flush();
+    await Promise.all(posts);
+    const seconds = (performance.now() - started) / 1000;
+    sse.close();
+    console.log(`backlog: ${n} due messages drained through one SSE listener with batch acks (${b.label})`);
+    console.log(`  stored ${fmt(storedPerSec, 0)}/s over HTTP`);
+    console.log(`  delivered+acked ${fmt(n / seconds, 0)}/s (${fmt(seconds, 2)} s); acked ${acked}/${n}`);
+    if (b.roundTrips) console.log(`  database round trips per delivered message: ${fmt((b.roundTrips() - commandsBefore) / n, 3)}`);
+  });
+}
+
+async function scale(): Promise<void> {
+  const pendingCount = Number(args.pending);
+  const claimCost = async (pitstop: ReturnType<typeof createPitstop>) => {
+    for (let i = 0; i < 2000; i++) await pitstop.store({ id: `due-${i}` }, 0);
+    const started = performance.now();
+    for (let i = 0; i < 2000; i++) {
+      const [d] = await pitstop.claimDue("topic:default", 1);
+      await d.ack();
+    }
+    return ((performance.now() - started) * 1000) / 2000;
+  };
+  const empty = await claimCost(createPitstop());
+  globalThis.gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const pitstop = createPitstop();
+  const future = Date.now() + 86_400_000;
+  const started = performance.now();
+  for (let i = 0; i < pendingCount; i++) await pitstop.store({ id: `p${i}`, n: i, kind: "reminder" }, future + i);
+  const storeSeconds = (performance.now() - started) / 1000;
+  globalThis.gc?.();
+  const heapMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
+  const full = await claimCost(pitstop);
+  console.log(`scale: ${fmt(pendingCount, 0)} pending messages in the memory store (library API)`);
+  console.log(`  stored ${fmt(pendingCount / storeSeconds, 0)}/s; heap for them ${fmt(heapMiB, 0)} MiB (rss ${fmt(process.memoryUsage().rss / 2 ** 20, 0)} MiB)`);
+  console.log(`  claim+ack cost: ${fmt(empty, 2)} µs with an empty store, ${fmt(full, 2)} µs with ${fmt(pendingCount, 0)} pending`);
+}
+
+async function main(): Promise<void> {
+  if (args.webhook) {
+    const { runWebhookBench } = await import("./bench-webhook.ts");
+    await runWebhookBench({});
+    return;
+  }
+  const only = new Set(args.only!.split(","));
+  const b = await backend();
+  console.log(`pitstop bench on ${b.label}, node ${process.version}\n`);
+  try {
+    if (only.has("deferred")) await deferred(b);
+    if (only.has("backlog")) await backlog(b);
+    if (only.has("scale") && args.store === "memory") await scale();
+  } finally {
+    await b.close();
+  }
+}
+
+await main();
+process.exit(0);
