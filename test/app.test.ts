@@ -152,6 +152,18 @@ describe("GET /events", () => {
     controller.abort();
   });
 
+  it("sends a heartbeat comment while idle", async () => {
+    const clock = manualClock(T0);
+    const app = createApp(createPitstop({ clock }), { heartbeatMs: 50 });
+    const controller = new AbortController();
+    const response = await app.request("/events", { signal: controller.signal });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes(": heartbeat\n\n")) text += (await reader.read()).value;
+    expect(text).toBe(": connected\n\n: heartbeat\n\n");
+    controller.abort();
+  });
+
   it("rejects a bad topic or prefetch with 400", async () => {
     const { call } = setup();
     expect((await call("GET", "/events?prefetch=0")).status).toBe(400);

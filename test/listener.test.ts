@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Delivery, Listener } from "../src/listener.ts";
 import { createPitstop, type Pitstop } from "../src/pitstop.ts";
+import { memoryStore } from "../src/stores/memory.ts";
 
 /** Next delivery of a listener, or an error after `timeoutMs` (generous: CI may be loaded). */
 async function next(listener: Listener, timeoutMs = 10_000): Promise<Delivery> {
@@ -134,5 +135,18 @@ describe("listen() with the real clock", () => {
     expect(ats[0]).toBe(start);
     for (let i = 1; i < 3; i++) expect((ats[i] - start) % 200).toBe(0);
     expect(ats[2]).toBeGreaterThan(ats[1]);
+  });
+
+  it("sees messages stored by another process within loopTime", async () => {
+    const shared = memoryStore();
+    pitstop = createPitstop({ store: shared, loopTime: 300 });
+    const other = createPitstop({ store: shared });
+    const listener = pitstop.listen();
+    const pending = next(listener);
+    await new Promise((r) => setTimeout(r, 50));
+    const storedAt = Date.now();
+    await other.store({ id: "from-elsewhere" });
+    expect((await pending).id).toBe("from-elsewhere");
+    expect(Date.now() - storedAt).toBeLessThan(10_000);
   });
 });
