@@ -1,5 +1,8 @@
+import { callbackChecker, checkCallbackUrl } from "./callback-url.ts";
 import { PitstopError } from "./errors.ts";
+import type { PitstopOptions } from "./pitstop.ts";
 import { durationMs, parseDuration } from "./schedule.ts";
+import { decodeSigningSecret, type WebhookOptions } from "./webhook.ts";
 
 /** Configuration shared by every runtime, read from environment-like variables. */
 export interface PitstopConfig {
@@ -15,6 +18,16 @@ export interface PitstopConfig {
   maxBodyBytes: number;
   /** `MONGODB_URI`, `PITSTOP_MONGODB_DB`, `PITSTOP_MONGODB_COLLECTION`. */
   mongodb: { uri?: string; dbName: string; collection: string };
+  /** `PITSTOP_CALLBACK_URL`: webhook URL of messages stored without a callback (trusted, may be private). */
+  callbackUrl?: string;
+  /** `PITSTOP_ALLOW_PRIVATE_CALLBACKS=1`: accept callbacks to loopback, private and metadata hosts. @default false */
+  allowPrivateCallbacks: boolean;
+  /**
+   * Options for `tickWebhooks` / `startWebhookLoop`: `PITSTOP_SIGNING_SECRET` (`whsec_…`; without
+   * it webhooks go out unsigned), `PITSTOP_WEBHOOK_TIMEOUT` (duration, default 30 s),
+   * `PITSTOP_WEBHOOK_CONCURRENCY` (default 16).
+   */
+  webhook: WebhookOptions & { timeoutMs: number; concurrency: number };
 }
 
 /** Thrown for a bad variable; its message names the variable and is meant to be printed alone. */
@@ -34,6 +47,33 @@ function duration(env: Record<string, string | undefined>, key: string, fallback
   }
 }
 
+function flag(env: Record<string, string | undefined>, key: string): boolean {
+  const raw = (nonEmpty(env[key]) ?? "0").toLowerCase();
+  if (["1", "true", "yes"].includes(raw)) return true;
+  if (["0", "false", "no"].includes(raw)) return false;
+  throw new ConfigError(`${key}=${env[key]} is invalid: use 1 or 0`);
+}
+
+function webhookConfig(env: Record<string, string | undefined>): PitstopConfig["webhook"] {
+  const secret = nonEmpty(env.PITSTOP_SIGNING_SECRET);
+  if (secret !== undefined) {
+    try {
+      decodeSigningSecret(secret);
+    } catch (error) {
+      throw new ConfigError(`PITSTOP_SIGNING_SECRET is invalid: ${(error as Error).message}`);
+    }
+  }
+  const concurrency = nonEmpty(env.PITSTOP_WEBHOOK_CONCURRENCY) ?? "16";
+  if (!/^\d+$/.test(concurrency) || Number(concurrency) < 1 || Number(concurrency) > 1000) {
+    throw new ConfigError(`PITSTOP_WEBHOOK_CONCURRENCY=${concurrency} is invalid: use a number from 1 to 1000`);
+  }
+  return {
+    ...(secret !== undefined && { signingSecret: secret }),
+    timeoutMs: durationMs(duration(env, "PITSTOP_WEBHOOK_TIMEOUT", "PT30S")),
+    concurrency: Number(concurrency),
+  };
+}
+
 /** Reads the configuration from a plain object of variables (process.env, Deno.env, Workers env). */
 export function readConfig(env: Record<string, string | undefined>): PitstopConfig {
   const store = nonEmpty(env.PITSTOP_STORE) ?? "memory";
@@ -48,6 +88,14 @@ export function readConfig(env: Record<string, string | undefined>): PitstopConf
   if (store === "mongodb" && uri === undefined) {
     throw new ConfigError("MONGODB_URI is required when PITSTOP_STORE=mongodb");
   }
+  const callbackUrl = nonEmpty(env.PITSTOP_CALLBACK_URL);
+  if (callbackUrl !== undefined) {
+    try {
+      checkCallbackUrl(callbackUrl, { allowPrivate: true });
+    } catch (error) {
+      throw new ConfigError(`PITSTOP_CALLBACK_URL is invalid: ${(error as Error).message}`);
+    }
+  }
   return {
     store,
     lockTime: duration(env, "PITSTOP_LOCK_TIME", "PT15M"),
@@ -59,5 +107,18 @@ export function readConfig(env: Record<string, string | undefined>): PitstopConf
       dbName: nonEmpty(env.PITSTOP_MONGODB_DB) ?? "pitstop",
       collection: nonEmpty(env.PITSTOP_MONGODB_COLLECTION) ?? "messages",
     },
+    ...(callbackUrl !== undefined && { callbackUrl }),
+    allowPrivateCallbacks: flag(env, "PITSTOP_ALLOW_PRIVATE_CALLBACKS"),
+    webhook: webhookConfig(env),
+  };
+}
+
+/** The `createPitstop` options the configuration sets: everything but the store. */
+export function engineOptions(config: PitstopConfig): Omit<PitstopOptions, "store"> {
+  return {
+    lockTime: config.lockTime,
+    loopTime: config.loopTime,
+    defaultCallback: config.callbackUrl,
+    checkCallback: callbackChecker({ allowPrivate: config.allowPrivateCallbacks }),
   };
 }

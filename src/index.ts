@@ -3,6 +3,10 @@ export type { Pitstop, PitstopOptions, ScheduleInput, Scheduled, MessageView, Ac
 export type { Delivery, Listener, ListenOptions, NackOptions } from "./listener.ts";
 export { createApp } from "./app.ts";
 export type { AppOptions } from "./app.ts";
+export { tickWebhooks, startWebhookLoop, webhookDeliverer, signWebhook, verifyWebhook, decodeSigningSecret } from "./webhook.ts";
+export type { WebhookOptions, TickOptions, TickResult, WebhookOutcome, WebhookLoop, HeadersInput } from "./webhook.ts";
+export { checkCallbackUrl, callbackChecker, isPrivateHost } from "./callback-url.ts";
+export type { CallbackPolicy } from "./callback-url.ts";
 export { memoryStore } from "./stores/memory.ts";
 export type { MemoryStoreOptions } from "./stores/memory.ts";
 export { PitstopError } from "./errors.ts";

@@ -1,3 +1,4 @@
+import { checkCallbackUrl } from "./callback-url.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { PitstopError, invalid } from "./errors.ts";
 import { ActiveListener, type Delivery, type ListenOptions, type Listener, type NackOptions } from "./listener.ts";
@@ -28,8 +29,16 @@ export interface PitstopOptions {
   claimBatch?: number;
   /** Time source. @default systemClock */
   clock?: Clock;
-  /** Checks (and may normalize) a callback URL before a message is stored; throws to refuse it. */
+  /**
+   * Checks (and may normalize) a callback URL when a message is stored and again before each
+   * webhook delivery; throws to refuse it. @default checkCallbackUrl (private hosts refused)
+   */
   checkCallback?: (url: string) => string;
+  /**
+   * Callback of messages stored without one, so every message goes out as a webhook. Trusted
+   * configuration: only checked to be an http(s) URL, and exempt from `checkCallback`.
+   */
+  defaultCallback?: string;
 }
 
 /** Everything a message can be stored with. Times and durations as in {@link TimeInput}. */
@@ -94,6 +103,10 @@ export function createPitstop(options: PitstopOptions = {}) {
   const claimBatch = options.claimBatch ?? 100;
   const listeners = new Set<ActiveListener>();
   const settler = new SettleQueue(store);
+  const defaultCallback =
+    options.defaultCallback === undefined ? undefined : checkCallbackUrl(options.defaultCallback, { allowPrivate: true });
+  const checkCallbackOption = options.checkCallback ?? checkCallbackUrl;
+  const checkCallback = (url: string) => (url === defaultCallback ? url : checkCallbackOption(url));
 
   const wake = (lane: string) => {
     for (const listener of listeners) if (listener.lane === lane) listener.wake();
@@ -196,7 +209,7 @@ export function createPitstop(options: PitstopOptions = {}) {
     const end = input.end === undefined || input.end === null ? undefined : parseTime(input.end, "end");
     if (end !== undefined && interval === undefined) throw invalid("end requires an interval", ["end"]);
     if (end !== undefined && end < at) throw invalid("end must not be before at", ["end"]);
-    const callback = input.callback === undefined ? undefined : (options.checkCallback ?? checkHttpUrl)(input.callback);
+    const callback = input.callback === undefined ? defaultCallback : checkCallback(input.callback);
     const id = message.id ?? crypto.randomUUID();
     const record: StoredMessage = {
       id,
@@ -228,6 +241,10 @@ export function createPitstop(options: PitstopOptions = {}) {
     /** The store in use. */
     storeBackend: store,
     lockTimeMs,
+    /** The engine's clock, in epoch ms. */
+    now: clock.now,
+    /** The callback check, applied again before each webhook delivery; the default callback passes. */
+    checkCallback,
 
     /**
      * `store(msg, at)`: emit once at `at`. `store(msg, start, end, interval)`: emit at
@@ -303,6 +320,13 @@ export function createPitstop(options: PitstopOptions = {}) {
       throwUnlessOk(id, await settleById(id, token, "nack", nack));
     },
 
+    /** Deletes a message whose lock is held with `token`, recurring or not (a webhook answered 410 Gone). */
+    async removeLocked(id: string, token: string): Promise<SettleResult> {
+      const found = await lockedRecord(id, token);
+      if (typeof found === "string") return found;
+      return settleRecord(found, token, { kind: "delete" });
+    },
+
     /** Acks many at once (one store round trip where the store allows); never throws per item. */
     async ackMany(items: { id: string; token: string }[]): Promise<AckOutcome[]> {
       return Promise.all(items.map(async ({ id, token }) => ({ id, result: await settleById(id, token, "ack") })));
@@ -314,18 +338,4 @@ export function createPitstop(options: PitstopOptions = {}) {
       await store.dispose?.();
     },
   };
-}
-
-/** Default callback check: an absolute http(s) URL. */
-function checkHttpUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw invalid("callback must be an absolute http(s) URL", ["callback"]);
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw invalid("callback must be an absolute http(s) URL", ["callback"]);
-  }
-  return parsed.href;
 }

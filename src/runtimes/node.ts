@@ -1,9 +1,10 @@
 import { serve } from "@hono/node-server";
 import { createApp } from "../app.ts";
-import { ConfigError, readConfig, type PitstopConfig } from "../config.ts";
+import { ConfigError, engineOptions, readConfig, type PitstopConfig } from "../config.ts";
 import { createPitstop } from "../pitstop.ts";
 import { memoryStore } from "../stores/memory.ts";
 import type { Store } from "../types.ts";
+import { startWebhookLoop } from "../webhook.ts";
 
 /** Opens the configured store; a Mongo store is connected (and indexed) before serving. */
 async function openStore(config: PitstopConfig): Promise<Store> {
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   const host = process.env.HOST || "127.0.0.1";
 
   const store = await openStore(config).catch((error: unknown) => fail(`cannot open the ${config.store} store: ${(error as Error).message}`));
-  const pitstop = createPitstop({ store, lockTime: config.lockTime, loopTime: config.loopTime });
+  const pitstop = createPitstop({ store, ...engineOptions(config) });
   const app = createApp(pitstop, { token: config.token, maxBodyBytes: config.maxBodyBytes });
 
   const server = serve({ fetch: app.fetch, port: Number(portText), hostname: host }, (info) => {
@@ -37,6 +38,10 @@ async function main(): Promise<void> {
     console.log(`pitstop listening on http://${shownHost}:${info.port} (store: ${store.name})`);
   });
   server.on("error", (error) => fail(`cannot listen on ${host}:${portText}: ${error.message}`));
+  if (config.webhook.signingSecret === undefined) {
+    console.warn("pitstop: PITSTOP_SIGNING_SECRET is not set, so webhooks are sent without a webhook-signature header");
+  }
+  const webhooks = startWebhookLoop(pitstop, config.webhook);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -44,6 +49,8 @@ async function main(): Promise<void> {
     stopping = true;
     console.log(`pitstop: ${signal}, shutting down`);
     server.close();
+    // Lets the webhook calls in flight finish (each within PITSTOP_WEBHOOK_TIMEOUT) so they are not sent twice.
+    await webhooks.stop();
     // Ends every SSE stream and releases the locks its clients held, so other processes get them at once.
     await pitstop.close();
     process.exit(0);

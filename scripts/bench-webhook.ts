@@ -1,0 +1,69 @@
+/**
+ * Webhook delivery bench: stores `count` callback messages due over `windowMs` in the memory
+ * store, lets the Node webhook loop POST them (signed) to a local receiver, and prints
+ * deliveries/s and lateness (receive time − scheduled `at`).
+ *
+ *   npx tsx scripts/bench-webhook.ts [--count 2000] [--window 1000] [--concurrency 16]
+ */
+import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
+import { callbackChecker } from "../src/callback-url.ts";
+import { createPitstop } from "../src/pitstop.ts";
+import { startWebhookLoop } from "../src/webhook.ts";
+import { startReceiver } from "../test/support/receiver.ts";
+
+export interface WebhookBenchOptions {
+  /** Messages to deliver. @default 2000 */
+  count?: number;
+  /** Their due times are spread evenly over this window (ms). @default 1000 */
+  windowMs?: number;
+  /** Requests in flight at once. @default 16 */
+  concurrency?: number;
+  /** Longest wait for the deliveries before reporting what arrived (ms). @default 60000 */
+  deadlineMs?: number;
+}
+
+export interface WebhookBenchResult {
+  delivered: number;
+  perSecond: number;
+  latenessMs: { p50: number; p99: number; max: number };
+}
+
+const SECRET = `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
+const LEAD_MS = 1000;
+
+export async function runWebhookBench(options: WebhookBenchOptions = {}): Promise<WebhookBenchResult> {
+  const { count = 2000, windowMs = 1000, concurrency = 16, deadlineMs = 60_000 } = options;
+  const receiver = await startReceiver();
+  const pitstop = createPitstop({ checkCallback: callbackChecker({ allowPrivate: true }) });
+  const loop = startWebhookLoop(pitstop, { signingSecret: SECRET, concurrency });
+  try {
+    // The first message falls due LEAD_MS from now, so storing them all does not count as lateness.
+    const start = Date.now() + LEAD_MS;
+    for (let i = 0; i < count; i++) {
+      const at = start + Math.floor((i * windowMs) / count);
+      await pitstop.schedule({ message: { id: `w${i}`, n: i }, at, callback: receiver.url() });
+    }
+    await receiver.waitFor(count, deadlineMs).catch((error: Error) => console.error(`  ${error.message}`));
+    const received = receiver.received;
+    const lateness = received.map((r) => r.time - Date.parse(JSON.parse(r.body).at)).sort((a, b) => a - b);
+    const at = (q: number) => lateness[Math.min(lateness.length - 1, Math.floor(q * lateness.length))] ?? NaN;
+    const spanMs = Math.max(1, (received.at(-1)?.time ?? start) - Math.min(start, received[0]?.time ?? start));
+    const result = { delivered: received.length, perSecond: (received.length * 1000) / spanMs, latenessMs: { p50: at(0.5), p99: at(0.99), max: lateness.at(-1) ?? NaN } };
+    console.log(`webhook bench: ${count} messages due over ${windowMs} ms, concurrency ${concurrency}, signed, memory store, node ${process.version}`);
+    console.log(`  delivered ${result.delivered}/${count} in ${(spanMs / 1000).toFixed(2)} s: ${result.perSecond.toFixed(0)} deliveries/s`);
+    console.log(`  lateness (receive − at): p50 ${result.latenessMs.p50} ms, p99 ${result.latenessMs.p99} ms, max ${result.latenessMs.max} ms`);
+    return result;
+  } finally {
+    await loop.stop();
+    await pitstop.close();
+    await receiver.close();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({ options: { count: { type: "string" }, window: { type: "string" }, concurrency: { type: "string" } } });
+  const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
+  await runWebhookBench({ count: number(values.count), windowMs: number(values.window), concurrency: number(values.concurrency) });
+  process.exit(0);
+}
