@@ -17,7 +17,8 @@ import { createApp } from "../src/app.ts";
 import { createPitstop } from "../src/pitstop.ts";
 import { memoryStore } from "../src/stores/memory.ts";
 import type { Store } from "../src/types.ts";
-import { openSse } from "../test/support/sse.ts";
+import { Worker } from "node:worker_threads";
+import type { ClientResult, ClientWorkload } from "./bench-client.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -87,82 +88,39 @@ async function withServer<T>(store: Store, run: (base: string) => Promise<T>): P
   }
 }
 
-/** POSTs bodies with a bounded number in flight; returns messages stored per second. */
-async function storeAll(base: string, bodies: unknown[], inFlight = 64): Promise<number> {
-  const started = performance.now();
-  let nextIndex = 0;
-  const worker = async () => {
-    while (nextIndex < bodies.length) {
-      const body = bodies[nextIndex++];
-      const response = await fetch(`${base}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-      if (response.status !== 201) throw new Error(`store failed: HTTP ${response.status} ${await response.text()}`);
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  return bodies.length / ((performance.now() - started) / 1000);
-}
-
-async function deferred(b: Backend): Promise<void> {
-  const n = Number(args.deferred);
-  await withServer(await b.make(), async (base) => {
-    const sse = await openSse(`${base}/events?topic=deferred`);
-    const windowStart = Date.now() + 2000 + 2 * n; // leave time to store everything first
-    const bodies = Array.from({ length: n }, (_, i) => ({ message: { i }, topic: "deferred", at: windowStart + Math.floor((i * 1000) / n) }));
-    const storedPerSec = await storeAll(base, bodies);
-    if (Date.now() > windowStart) console.log("  warning: storing overran the window start; lateness includes it");
-    const commandsBefore = b.roundTrips?.() ?? 0;
-    const lateness: number[] = [];
-    const acks: Promise<Response>[] = [];
-    for (let i = 0; i < n; i++) {
-      const d = await sse.nextDelivery(60_000);
-      lateness.push(Date.now() - Date.parse(d.at));
-      acks.push(fetch(`${base}/messages/${d.id}/ack`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: d.token }) }));
-    }
-    const statuses = await Promise.all(acks.map(async (a) => (await a).status));
-    const elapsed = (Date.now() - windowStart) / 1000;
-    sse.close();
-    lateness.sort((x, y) => x - y);
-    console.log(`deferred: ${n} messages due over 1 s, one SSE listener acking each (${b.label})`);
-    console.log(`  stored ${fmt(storedPerSec, 0)}/s over HTTP`);
-    console.log(`  delivered+acked ${fmt(n / elapsed, 0)}/s; acks ok: ${statuses.filter((s) => s === 204).length}/${n}`);
-    console.log(`  lateness ms: p50 ${percentile(lateness, 50)}  p99 ${percentile(lateness, 99)}  max ${lateness[n - 1]}`);
-    if (b.roundTrips) console.log(`  database round trips per delivered message: ${fmt((b.roundTrips() - commandsBefore) / n, 3)}`);
+/**
+ * Runs one client workload in a worker thread, so the client does not share the server's event
+ * loop. Returns its result and the database round trips made after the stores were done.
+ */
+function runClient(b: Backend, workload: ClientWorkload): Promise<ClientResult & { roundTrips?: number }> {
+  const client = new URL("./bench-client.ts", import.meta.url).href;
+  // Worker threads do not inherit tsx's loader on Node 20, so the worker registers it first.
+  const boot = `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(client)}); })`;
+  const worker = new Worker(boot, { eval: true, workerData: workload });
+  let before = 0;
+  return new Promise((resolve, reject) => {
+    worker.on("message", (message: { phase: "stored" } | ClientResult) => {
+      if (message.phase === "stored") before = b.roundTrips?.() ?? 0;
+      else resolve({ ...message, roundTrips: b.roundTrips && b.roundTrips() - before });
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => code !== 0 && reject(new Error(`bench client exited with ${code}`)));
   });
 }
 
-async function backlog(b: Backend): Promise<void> {
-  const n = Number(args.backlog);
+async function drain(b: Backend, kind: ClientWorkload["kind"], n: number, title: string): Promise<void> {
   await withServer(await b.make(), async (base) => {
-    const bodies = Array.from({ length: n }, (_, i) => ({ message: { i }, topic: "backlog" }));
-    const storedPerSec = await storeAll(base, bodies);
-    const commandsBefore = b.roundTrips?.() ?? 0;
-    const started = performance.now();
-    const sse = await openSse(`${base}/events?topic=backlog&prefetch=2000`);
-    let pending: { id: string; token: string }[] = [];
-    const posts: Promise<unknown>[] = [];
-    let acked = 0;
-    const flush = () => {
-      const acks = pending;
-      pending = [];
-      posts.push(
-        fetch(`${base}/acks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ acks }) })
-          .then((r) => r.json())
-          .then((r: { acked: number }) => (acked += r.acked)),
-      );
-    };
-    for (let i = 0; i < n; i++) {
-      const d = await sse.nextDelivery(60_000);
-      pending.push({ id: d.id, token: d.token });
-      if (pending.length >= 250) flush();
+    const r = await runClient(b, { kind, base, n });
+    console.log(`${title} (${b.label})`);
+    if (r.overran) console.log("  warning: storing overran the start of the due window; lateness includes it");
+    console.log(`  stored ${fmt(r.storedPerSec, 0)}/s over HTTP`);
+    const requests = r.ackRequests === undefined ? "" : ` in ${r.ackRequests} ack requests`;
+    console.log(`  delivered+acked ${fmt(r.deliveredPerSec, 0)}/s; acked ${r.acked}/${n}${requests}`);
+    if (r.lateness) {
+      const lateness = r.lateness.sort((x, y) => x - y);
+      console.log(`  lateness ms: p50 ${percentile(lateness, 50)}  p99 ${percentile(lateness, 99)}  max ${lateness[n - 1]}`);
     }
-    if (pending.length) flush();
-    await Promise.all(posts);
-    const seconds = (performance.now() - started) / 1000;
-    sse.close();
-    console.log(`backlog: ${n} due messages drained through one SSE listener with batch acks (${b.label})`);
-    console.log(`  stored ${fmt(storedPerSec, 0)}/s over HTTP`);
-    console.log(`  delivered+acked ${fmt(n / seconds, 0)}/s (${fmt(seconds, 2)} s); acked ${acked}/${n}`);
-    if (b.roundTrips) console.log(`  database round trips per delivered message: ${fmt((b.roundTrips() - commandsBefore) / n, 3)}`);
+    if (r.roundTrips !== undefined) console.log(`  database round trips per delivered message: ${fmt(r.roundTrips / n, 3)}`);
   });
 }
 
@@ -203,8 +161,10 @@ async function main(): Promise<void> {
   const b = await backend();
   console.log(`pitstop bench on ${b.label}, node ${process.version}\n`);
   try {
-    if (only.has("deferred")) await deferred(b);
-    if (only.has("backlog")) await backlog(b);
+    const deferredN = Number(args.deferred);
+    const backlogN = Number(args.backlog);
+    if (only.has("deferred")) await drain(b, "deferred", deferredN, `deferred: ${deferredN} messages due over 1 s, one SSE listener acking each`);
+    if (only.has("backlog")) await drain(b, "backlog", backlogN, `backlog: ${backlogN} due messages drained through one SSE listener with batch acks`);
     if (only.has("scale") && args.store === "memory") await scale();
   } finally {
     await b.close();
