@@ -1,0 +1,53 @@
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createPitstop, type Pitstop } from "../../src/pitstop.ts";
+import { mongoStore } from "../../src/stores/mongodb.ts";
+import { laneOf } from "../../src/types.ts";
+import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
+
+const lane = laneOf("default");
+let double: MongoDouble;
+
+beforeAll(async () => {
+  double = await startMongoDouble();
+});
+afterAll(async () => {
+  await double?.close();
+});
+
+/** Claims and acks until nothing is left in the lane; returns the ids it was handed. */
+async function drain(pitstop: Pitstop): Promise<string[]> {
+  const seen: string[] = [];
+  for (;;) {
+    const batch = await pitstop.claimDue(lane, 25);
+    if (batch.length === 0) {
+      // The other instance may still hold locks it is about to ack.
+      if ((await pitstop.storeBackend.nextDueAt(lane)) === undefined) return seen;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      continue;
+    }
+    seen.push(...batch.map((d) => d.id));
+    await Promise.all(batch.map((d) => d.ack()));
+  }
+}
+
+it("two pitstop instances sharing one MongoDB deliver every message exactly once", async () => {
+  const a = createPitstop({ store: mongoStore({ url: double.uri }) });
+  const b = createPitstop({ store: mongoStore({ url: double.uri }) });
+  for (let i = 0; i < 300; i++) await a.store({ id: `m${i}`, n: i });
+
+  const before = double.commandCounts();
+  const [fromA, fromB] = await Promise.all([drain(a), drain(b)]);
+  const after = double.commandCounts();
+  const used = ["find", "update", "delete", "findAndModify"].map((name) => `${name} ${(after[name] ?? 0) - (before[name] ?? 0)}`);
+  const all = [...fromA, ...fromB];
+  console.log(`[measure] instance a delivered ${fromA.length}, instance b ${fromB.length}; commands: ${used.join(", ")}`);
+  expect(all.length).toBe(300);
+  expect(new Set(all).size).toBe(300);
+  expect(new Set(all)).toEqual(new Set(Array.from({ length: 300 }, (_, i) => `m${i}`)));
+
+  const client = new MongoClient(double.uri);
+  expect(await client.db("pitstop").collection("messages").countDocuments()).toBe(0);
+  await client.close();
+  await Promise.all([a.close(), b.close()]);
+});
