@@ -14,3 +14,5 @@ export type { ErrorCode } from "./errors.ts";
 export { systemClock } from "./clock.ts";
 export type { Clock } from "./clock.ts";
 export type * from "./types.ts";
+export { mongoStore, connectMongoStore, mongoUri } from "./stores/mongodb.ts";
+export type { MongoStore, MongoStoreOptions } from "./stores/mongodb.ts";

@@ -71,6 +71,8 @@ export class ActiveListener implements Listener {
   /** Bumped by every wake-up, so one that lands between a look-up and a sleep is not lost. */
   private generation = 0;
   private wakeSleeper?: () => void;
+  /** The generation in which a claim last came back with fewer than it asked for. */
+  private drainedAt?: number;
   /** Calls to `next()` run one after another, so concurrent callers never share a delivery. */
   private pendingNext: Promise<unknown> = Promise.resolve();
 
@@ -135,19 +137,26 @@ export class ActiveListener implements Listener {
       }
       const room = this.prefetch - this.held.size;
       if (room > 0) {
-        const claimed = await this.host.claim(this.lane, Math.min(room, this.host.claimBatch));
-        if (this.stopped) {
-          await this.host.release(claimed);
-          break;
+        // A claim that came back short took everything due, so unless a wake-up came since,
+        // claiming again now would only cost a round trip.
+        if (this.drainedAt !== generation) {
+          const limit = Math.min(room, this.host.claimBatch);
+          const claimed = await this.host.claim(this.lane, limit);
+          if (this.stopped) {
+            await this.host.release(claimed);
+            break;
+          }
+          if (claimed.length > 0) {
+            this.drainedAt = claimed.length < limit ? generation : undefined;
+            this.buffer = claimed.map((record) => {
+              this.held.set(record.id, record);
+              return this.host.deliveryOf(record, () => this.forget(record.id, record.lockToken!));
+            });
+            this.bufferAt = 0;
+            continue;
+          }
         }
-        if (claimed.length > 0) {
-          this.buffer = claimed.map((record) => {
-            this.held.set(record.id, record);
-            return this.host.deliveryOf(record, () => this.forget(record.id, record.lockToken!));
-          });
-          this.bufferAt = 0;
-          continue;
-        }
+        this.drainedAt = undefined;
         const next = await this.host.nextDueAt(this.lane);
         if (next !== undefined) wakeAt = Math.min(wakeAt, next);
       } else {

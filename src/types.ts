@@ -114,12 +114,14 @@ export interface Store {
    * Atomically claims up to `limit` records of `lane` with `dueAt <= now`, earliest `dueAt`
    * first: each gets `lockToken = token`, `lockedUntil = dueAt = request.lockedUntil` and
    * `attempts + 1`. Returns the claimed records as they are after the claim. A record is never
-   * returned to two concurrent claims.
+   * returned to two concurrent claims (across processes this relies on their clocks agreeing to
+   * well within the lock time). A claim returns fewer than `limit` only when fewer were due.
    */
   claim(request: ClaimRequest): Promise<StoredMessage[]>;
   /**
    * Applies each op only if its record is locked with `op.token` and `lockedUntil > op.now`.
-   * Results are in the order of `ops`. Ops on distinct ids are independent.
+   * Results are in the order of `ops`. Ops on distinct ids are independent; ops on the same id
+   * apply in their order (so a second settle with a token the first one used gets `lock_lost`).
    */
   settle(ops: SettleOp[]): Promise<SettleResult[]>;
   /** Smallest `dueAt` in the lane (locked records included), or undefined when it is empty. */

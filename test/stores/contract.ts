@@ -1,4 +1,4 @@
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createPitstop } from "../../src/pitstop.ts";
 import { laneOf, type Store, type StoredMessage } from "../../src/types.ts";
 import { manualClock } from "../support/clock.ts";
@@ -27,11 +27,15 @@ const claimReq = (now: number, limit = 10, token = "tok-" + now) => ({ lane, now
 export function testStore(name: string, factory: StoreFactory): void {
   describe(`store contract: ${name}`, () => {
     let store: Store;
+    const made: Store[] = [];
     beforeEach(async () => {
       store = await factory.make();
+      made.push(store);
+    });
+    afterEach(async () => {
+      await Promise.all(made.splice(0).map((s) => s.dispose?.()));
     });
     afterAll(async () => {
-      await store?.dispose?.();
       await factory.cleanup?.();
     });
 
@@ -186,6 +190,7 @@ export function testStore(name: string, factory: StoreFactory): void {
 
     it("can be disposed twice", async () => {
       const other = await factory.make();
+      made.push(other);
       await other.dispose?.();
       await other.dispose?.();
     });
