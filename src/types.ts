@@ -49,9 +49,18 @@ export interface StoredMessage {
   lockedUntil?: number;
 }
 
+const topicLanes = new Map<string, string>();
+
 /** Lane of a record: callback messages share the `webhook` lane, others one lane per topic. */
 export function laneOf(topic: string, callback?: string): string {
-  return callback ? "webhook" : `topic:${topic}`;
+  if (callback) return "webhook";
+  // One string per topic, not one per message: a million pending messages share a few lanes.
+  let lane = topicLanes.get(topic);
+  if (lane === undefined) {
+    lane = `topic:${topic}`;
+    if (topicLanes.size < 10_000) topicLanes.set(topic, lane);
+  }
+  return lane;
 }
 
 /** What a claim asks of a store. */

@@ -136,10 +136,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     name: options.name ?? "memory",
 
     async put(record) {
-      const fresh: StoredMessage = { ...record, lockToken: undefined, lockedUntil: undefined };
+      const { lockToken: _token, lockedUntil: _until, ...fresh } = record;
       const existing = byId.get(record.id);
       if (existing) unlink(existing);
-      const entry: Entry = { record: fresh, pos: 0, seq: seq++ };
+      const entry: Entry = { record: fresh as StoredMessage, pos: 0, seq: seq++ };
       byId.set(record.id, entry);
       heapOf(record.lane).push(entry);
       return existing ? "replaced" : "created";
