@@ -169,8 +169,9 @@ export function createPitstop(options: PitstopOptions = {}) {
   const deliveryOf = (record: StoredMessage, onSettled: () => void = () => {}): Delivery => {
     const token = record.lockToken!;
     const settle = async (kind: "ack" | "nack", nack?: NackOptions) => {
+      const action = settleAction(record, kind, nack);
       onSettled();
-      throwUnlessOk(record.id, await settleRecord(record, token, settleAction(record, kind, nack)));
+      throwUnlessOk(record.id, await settleRecord(record, token, action));
     };
     return {
       id: record.id,
