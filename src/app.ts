@@ -4,7 +4,7 @@ import { PitstopError } from "./errors.ts";
 import type { Pitstop } from "./pitstop.ts";
 import { ackBody, batchAckBody, name, nackBody, parseWith, storeBody } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
-import { z } from "zod";
+import * as z from "zod";
 
 /** Options of the HTTP app. */
 export interface AppOptions {

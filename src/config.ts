@@ -1,3 +1,4 @@
+import type { AppOptions } from "./app.ts";
 import { callbackChecker, checkCallbackUrl } from "./callback-url.ts";
 import { PitstopError } from "./errors.ts";
 import type { PitstopOptions } from "./pitstop.ts";
@@ -16,6 +17,11 @@ export interface PitstopConfig {
   token?: string;
   /** `PITSTOP_MAX_BODY`: largest request body in bytes. @default 1048576 */
   maxBodyBytes: number;
+  /**
+   * `PITSTOP_HEARTBEAT`: SSE heartbeat interval in ms. On Workers it also bounds how long a gone
+   * SSE client holds its messages (workerd notices it only when it next writes). @default 15000
+   */
+  heartbeatMs: number;
   /** `MONGODB_URI`, `PITSTOP_MONGODB_DB`, `PITSTOP_MONGODB_COLLECTION`. */
   mongodb: { uri?: string; dbName: string; collection: string };
   /** `PITSTOP_CALLBACK_URL`: webhook URL of messages stored without a callback (trusted, may be private). */
@@ -102,6 +108,7 @@ export function readConfig(env: Record<string, string | undefined>): PitstopConf
     loopTime: duration(env, "PITSTOP_LOOP_TIME", "PT1M"),
     token: nonEmpty(env.PITSTOP_TOKEN),
     maxBodyBytes: Number(maxBody),
+    heartbeatMs: durationMs(duration(env, "PITSTOP_HEARTBEAT", "PT15S")),
     mongodb: {
       uri,
       dbName: nonEmpty(env.PITSTOP_MONGODB_DB) ?? "pitstop",
@@ -111,6 +118,18 @@ export function readConfig(env: Record<string, string | undefined>): PitstopConf
     allowPrivateCallbacks: flag(env, "PITSTOP_ALLOW_PRIVATE_CALLBACKS"),
     webhook: webhookConfig(env),
   };
+}
+
+/** The `createApp` options the configuration sets. */
+export function appOptions(config: PitstopConfig): AppOptions {
+  return { token: config.token, maxBodyBytes: config.maxBodyBytes, heartbeatMs: config.heartbeatMs };
+}
+
+/** `PORT` (default 8787) and `HOST` (default 127.0.0.1) of the runtimes that listen themselves. */
+export function listenAddress(env: Record<string, string | undefined>): { port: number; host: string } {
+  const port = nonEmpty(env.PORT) ?? "8787";
+  if (!/^\d+$/.test(port) || Number(port) > 65535) throw new ConfigError(`PORT=${port} is invalid: use a port number`);
+  return { port: Number(port), host: nonEmpty(env.HOST) ?? "127.0.0.1" };
 }
 
 /** The `createPitstop` options the configuration sets: everything but the store. */

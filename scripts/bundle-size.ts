@@ -1,0 +1,38 @@
+/**
+ * `npm run bundle-size`
+ *
+ * Bundles the worker as `wrangler deploy` would (`wrangler deploy --dry-run --outdir dist/worker`),
+ * prints its size raw and gzipped (Cloudflare's limit is 3 MB gzipped on the free plan, 10 MB
+ * paid), the largest packages in it, and how long it takes to start in the local workerd.
+ */
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { bundleWorker, startWorkerd } from "../test/support/workerd.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+
+const bundle = await bundleWorker(join(root, "dist/worker"));
+console.log(relative(root, bundle.scriptPath));
+console.log(`  raw  ${kib(bundle.bytes)}`);
+console.log(`  gzip ${kib(bundle.gzipBytes)}`);
+
+const [, output] = Object.entries(bundle.metafile.outputs).find(([name]) => name.endsWith("workers.js"))!;
+const byPackage = new Map<string, number>();
+for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+  const name = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? (input.startsWith("src/") ? "pitstop (src)" : input);
+  byPackage.set(name, (byPackage.get(name) ?? 0) + bytesInOutput);
+}
+console.log("largest parts (raw):");
+for (const [name, bytes] of [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 6)) {
+  console.log(`  ${name.padEnd(24)} ${kib(bytes).padStart(10)}`);
+}
+
+let started = performance.now();
+const server = await startWorkerd(bundle, {});
+const readyMs = performance.now() - started;
+started = performance.now();
+await (await fetch(`${server.url}/health`)).text();
+const firstMs = performance.now() - started;
+await server.stop();
+console.log(`workerd start ${readyMs.toFixed(0)} ms, first request ${firstMs.toFixed(0)} ms (local, not Cloudflare's edge)`);

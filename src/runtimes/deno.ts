@@ -1,0 +1,41 @@
+import { prepareServer } from "../server.ts";
+
+// The part of the Deno namespace used here, declared locally so `tsc` needs no Deno types.
+declare const Deno: {
+  env: { toObject(): Record<string, string> };
+  serve(
+    options: { port: number; hostname: string; onListen?(address: { hostname: string; port: number }): void },
+    handler: (request: Request) => Response | Promise<Response>,
+  ): { shutdown(): Promise<void> };
+  addSignalListener(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
+  exit(code: number): never;
+};
+
+function fail(message: string): never {
+  console.error(`pitstop: ${message}`);
+  Deno.exit(1);
+}
+
+const server = await prepareServer(Deno.env.toObject()).catch((error: Error) => fail(error.message));
+let http: ReturnType<typeof Deno.serve>;
+try {
+  http = Deno.serve(
+    { port: server.port, hostname: server.host, onListen: ({ hostname, port }) => console.log(server.listeningLine(hostname, port)) },
+    server.app.fetch,
+  );
+} catch (error) {
+  fail(`cannot listen on ${server.host}:${server.port}: ${(error as Error).message}`);
+}
+server.startWebhooks();
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`pitstop: ${signal}, shutting down`);
+  await server.shutdown();
+  await http.shutdown();
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGINT", () => void shutdown("SIGINT"));
+Deno.addSignalListener("SIGTERM", () => void shutdown("SIGTERM"));

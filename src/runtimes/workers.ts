@@ -1,0 +1,110 @@
+import { createApp } from "../app.ts";
+import { ConfigError, appOptions, engineOptions, readConfig, type PitstopConfig } from "../config.ts";
+import { createPitstop, type Pitstop } from "../pitstop.ts";
+import { storeFromConfig } from "../stores/from-config.ts";
+import { memoryStore } from "../stores/memory.ts";
+import type { Store } from "../types.ts";
+import { tickWebhooks } from "../webhook.ts";
+
+// The few Workers types used here, declared locally: @cloudflare/workers-types redeclares the
+// DOM globals (Request, Response, ...) that the rest of the code base types against.
+
+/** The `ctx` Workers pass to every handler. */
+interface WorkerContext {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/** The `controller` Workers pass to `scheduled`. */
+interface WorkerScheduledController {
+  readonly scheduledTime: number;
+  readonly cron: string;
+}
+
+/** Vars and secrets from wrangler.toml / `wrangler secret put`; other bindings are ignored. */
+type WorkerEnv = Record<string, unknown>;
+
+/** An engine with its app over one opened store. */
+interface Instance {
+  config: PitstopConfig;
+  pitstop: Pitstop;
+  app: ReturnType<typeof createApp>;
+  /** False for the isolate's memory store, which outlives every request. */
+  perRequest: boolean;
+}
+
+/**
+ * The memory store lives as long as the isolate, so one engine per isolate serves every request
+ * (an ack must reach the engine whose SSE stream holds the lock). Rebuilt if the vars change.
+ */
+let isolate: { key: string; instance: Instance } | undefined;
+
+function configOf(env: WorkerEnv): PitstopConfig {
+  const vars: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (typeof value === "string") vars[key] = value;
+  return readConfig(vars);
+}
+
+function build(config: PitstopConfig, store: Store, perRequest: boolean): Instance {
+  const pitstop = createPitstop({ store, ...engineOptions(config) });
+  return { config, pitstop, app: createApp(pitstop, appOptions(config)), perRequest };
+}
+
+/**
+ * The isolate's memory engine, or a fresh MongoDB engine: a driver connection is bound to the
+ * request (or scheduled run) that opened it, so it is never shared and is closed at the end.
+ */
+async function open(env: WorkerEnv): Promise<Instance> {
+  const config = configOf(env);
+  if (config.store === "memory") {
+    const key = JSON.stringify(config);
+    if (isolate?.key !== key) isolate = { key, instance: build(config, memoryStore(), false) };
+    return isolate.instance;
+  }
+  return build(config, await storeFromConfig(config, { connect: false }), true);
+}
+
+function configErrorResponse(error: unknown): Response {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`pitstop: ${error.message}`);
+  return Response.json({ error: "invalid_config", message: error.message }, { status: 500 });
+}
+
+/** Closes a per-request engine once the response body (an SSE stream included) is done. */
+function closeAfter(response: Response, instance: Instance, ctx: WorkerContext): Response {
+  if (!response.body) {
+    ctx.waitUntil(instance.pitstop.close());
+    return response;
+  }
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  ctx.waitUntil(
+    response.body
+      .pipeTo(writable)
+      .catch(() => {})
+      .finally(() => instance.pitstop.close()),
+  );
+  return new Response(readable, response);
+}
+
+export default {
+  async fetch(request: Request, env: WorkerEnv, ctx: WorkerContext): Promise<Response> {
+    let instance: Instance;
+    try {
+      instance = await open(env);
+    } catch (error) {
+      return configErrorResponse(error);
+    }
+    const response = await instance.app.fetch(request);
+    return instance.perRequest ? closeAfter(response, instance, ctx) : response;
+  },
+
+  /** The cron trigger: delivers the due webhook messages, a bounded batch per run. */
+  async scheduled(_controller: WorkerScheduledController, env: WorkerEnv, ctx: WorkerContext): Promise<void> {
+    const instance = await open(env);
+    try {
+      const { delivered, failed, removed } = await tickWebhooks(instance.pitstop, instance.config.webhook);
+      if (delivered + failed + removed > 0) console.log(`pitstop: webhooks delivered ${delivered}, failed ${failed}, removed ${removed}`);
+    } finally {
+      if (instance.perRequest) ctx.waitUntil(instance.pitstop.close());
+    }
+  },
+};

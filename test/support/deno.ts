@@ -1,0 +1,54 @@
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { root, runServerToExit, startServerProcess, type ServerCommand, type ServerProcess } from "./server-process.ts";
+const DENO = "deno@2.9.6";
+
+/**
+ * The Deno binary `npx -y deno@2.9.6` runs (fetched from the npm registry on first use), or why
+ * there is none. Tests spawn the binary itself so signals reach Deno rather than npx.
+ */
+export async function findDeno(timeoutMs = 170_000): Promise<{ path: string } | { reason: string }> {
+  try {
+    const { stdout } = await promisify(execFile)("npx", ["-y", DENO, "eval", "console.log(Deno.execPath())"], {
+      cwd: root,
+      timeout: timeoutMs,
+      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" },
+    });
+    return { path: stdout.trim().split("\n").at(-1)! };
+  } catch (error) {
+    const { stderr, message } = error as { stderr?: string; message: string };
+    // npm's first error lines say what failed (code, then message); Deno's own error is its last line.
+    const lines = (stderr || message).split("\n").filter((line) => line.trim() && !/npm warn/i.test(line));
+    const npmErrors = lines.filter((line) => /^npm error (code|[A-Za-z]*Error)\b/.test(line));
+    const detail = npmErrors.length > 0 ? npmErrors.slice(0, 2) : lines.slice(-2);
+    return { reason: `npx -y ${DENO} cannot run here: ${detail.join(" | ")}` };
+  }
+}
+
+/** The arguments after `npx -y deno@2.9.6` in `npm run start:deno`, so tests start Deno exactly so. */
+export function startDenoArgs(): string[] {
+  const script: string = JSON.parse(readFileSync(`${root}/package.json`, "utf8")).scripts["start:deno"];
+  const prefix = `npx -y ${DENO} `;
+  if (!script.startsWith(prefix)) throw new Error(`start:deno should start with "${prefix}": ${script}`);
+  return script.slice(prefix.length).split(/\s+/);
+}
+
+/** A pitstop Deno server started as `npm run start:deno` would, on a free port. */
+export type DenoServer = ServerProcess;
+
+const denoServer = (deno: string, env: Record<string, string>): ServerCommand => ({
+  command: deno,
+  args: startDenoArgs(),
+  env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
+});
+
+/** Runs `src/runtimes/deno.ts` with `env` and waits for its "listening on" line. */
+export function startDenoServer(deno: string, env: Record<string, string>, timeoutMs = 60_000): Promise<DenoServer> {
+  return startServerProcess(denoServer(deno, env), timeoutMs);
+}
+
+/** Runs the Deno runtime expecting it to fail at start; resolves with its exit code and output. */
+export function runDenoToExit(deno: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return runServerToExit(denoServer(deno, env));
+}

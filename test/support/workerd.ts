@@ -1,0 +1,80 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
+import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const wranglerCli = join(root, "node_modules/wrangler/bin/wrangler.js");
+
+/** The worker as `wrangler deploy` would upload it. */
+export interface WorkerBundle {
+  dir: string;
+  /** The bundled entry module. */
+  scriptPath: string;
+  bytes: number;
+  gzipBytes: number;
+  /** esbuild's metafile: which inputs make up the bundle. */
+  metafile: { outputs: Record<string, { bytes: number; inputs: Record<string, { bytesInOutput: number }> }> };
+  remove(): Promise<void>;
+}
+
+/** Bundles `wrangler.toml`'s worker with `wrangler deploy --dry-run` into `outdir` (a fresh temp dir by default). */
+export async function bundleWorker(outdir?: string): Promise<WorkerBundle> {
+  const dir = outdir ?? (await mkdtemp(join(tmpdir(), "pitstop-worker-")));
+  const metafilePath = join(dir, "meta.json");
+  await promisify(execFile)(process.execPath, [wranglerCli, "deploy", "--dry-run", "--outdir", dir, "--metafile", metafilePath], {
+    cwd: root,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+  });
+  const scriptPath = join(dir, "workers.js");
+  const script = await readFile(scriptPath);
+  return {
+    dir,
+    scriptPath,
+    bytes: script.byteLength,
+    gzipBytes: gzipSync(script).byteLength,
+    metafile: JSON.parse(await readFile(metafilePath, "utf8")),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A bundled worker running in workerd under Miniflare, with wrangler.toml's date, flags and vars. */
+export interface WorkerdServer {
+  url: string;
+  mf: Miniflare;
+  /** Runs the worker's `scheduled` handler once, as its cron would. */
+  scheduled(): Promise<{ outcome: string }>;
+  stop(): Promise<void>;
+}
+
+/** Starts the bundle; `vars` override wrangler.toml's [vars] (secrets go here too). */
+export async function startWorkerd(bundle: WorkerBundle, vars: Record<string, string>): Promise<WorkerdServer> {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: bundle.scriptPath,
+    modulesRoot: bundle.dir,
+    compatibilityDate: workerOptions.compatibilityDate,
+    compatibilityFlags: workerOptions.compatibilityFlags,
+    bindings: { ...workerOptions.bindings, ...vars },
+    host: "127.0.0.1",
+    port: 0,
+    // No request to workers.cloudflare.com for a real `request.cf`: the worker reads none.
+    cf: false,
+  });
+  const url = (await mf.ready).origin;
+  return {
+    url,
+    mf,
+    async scheduled() {
+      const worker = await mf.getWorker();
+      return worker.scheduled({ cron: "* * * * *", scheduledTime: new Date() });
+    },
+    stop: () => mf.dispose(),
+  };
+}
