@@ -1,5 +1,6 @@
 export { createPitstop } from "./pitstop.ts";
-export type { Pitstop, PitstopOptions, ScheduleInput, Scheduled, MessageView, AckOutcome } from "./pitstop.ts";
+export type { Pitstop, PitstopOptions, AckOutcome } from "./pitstop.ts";
+export type { ScheduleInput, Scheduled, MessageView } from "./records.ts";
 export type { Delivery, Listener, ListenOptions, NackOptions } from "./listener.ts";
 export { createApp } from "./app.ts";
 export type { AppOptions } from "./app.ts";

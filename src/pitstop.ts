@@ -1,9 +1,10 @@
 import { checkCallbackUrl } from "./callback-url.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import { PitstopError, invalid } from "./errors.ts";
+import { PitstopError } from "./errors.ts";
 import { ActiveListener, type Delivery, type ListenOptions, type Listener, type NackOptions } from "./listener.ts";
-import { backoffMs, durationMs, formatTime, nextOccurrenceAfter, parseDuration, parseTime } from "./schedule.ts";
-import { checkMessage, checkName } from "./schemas.ts";
+import { messageView, recordOf, scheduledView, type MessageView, type ScheduleInput, type Scheduled } from "./records.ts";
+import { backoffMs, durationMs, nextOccurrenceAfter, parseDuration } from "./schedule.ts";
+import { checkName } from "./schemas.ts";
 import { SettleQueue } from "./settle-queue.ts";
 import { memoryStore } from "./stores/memory.ts";
 import {
@@ -39,47 +40,6 @@ export interface PitstopOptions {
    * configuration: only checked to be an http(s) URL, and exempt from `checkCallback`.
    */
   defaultCallback?: string;
-}
-
-/** Everything a message can be stored with. Times and durations as in {@link TimeInput}. */
-export interface ScheduleInput {
-  message: Message;
-  /** First (or only) emission time. @default now */
-  at?: TimeInput;
-  /** Makes the message recurring: occurrences are `at + k × interval`. */
-  interval?: DurationInput;
-  /** Last allowed occurrence, inclusive. Requires `interval`. */
-  end?: TimeInput | null;
-  /** @default "default" */
-  topic?: string;
-  /** Deliver by POSTing to this URL instead of to listeners. */
-  callback?: string;
-}
-
-/** Where and when a stored message will be emitted. Times are ISO-8601 UTC strings. */
-export interface Scheduled {
-  id: string;
-  at: string;
-  interval?: string;
-  end?: string;
-  topic: string;
-  callback?: string;
-  /** True when an existing message with this id was replaced. */
-  replaced: boolean;
-}
-
-/** A stored message as `GET /messages/:id` shows it. */
-export interface MessageView {
-  id: string;
-  message: Message & { id: string };
-  at: string;
-  interval?: string;
-  end?: string;
-  topic: string;
-  callback?: string;
-  attempts: number;
-  locked: boolean;
-  lastError?: string;
 }
 
 /** Result of one item of a batch ack. */
@@ -202,40 +162,12 @@ export function createPitstop(options: PitstopOptions = {}) {
   };
 
   async function schedule(input: ScheduleInput): Promise<Scheduled> {
-    const message = checkMessage(input.message);
-    const topic = checkName(input.topic ?? "default", "topic");
-    const now = clock.now();
-    const at = input.at === undefined ? now : parseTime(input.at, "at");
-    const interval = input.interval === undefined ? undefined : parseDuration(input.interval, "interval");
-    const end = input.end === undefined || input.end === null ? undefined : parseTime(input.end, "end");
-    if (end !== undefined && interval === undefined) throw invalid("end requires an interval", ["end"]);
-    if (end !== undefined && end < at) throw invalid("end must not be before at", ["end"]);
     const callback = input.callback === undefined ? defaultCallback : checkCallback(input.callback);
-    const id = message.id ?? crypto.randomUUID();
-    const record: StoredMessage = {
-      id,
-      message: { ...message, id },
-      lane: laneOf(topic, callback),
-      topic,
-      at,
-      dueAt: at,
-      attempts: 0,
-      ...(interval !== undefined && { start: at, interval }),
-      ...(end !== undefined && { end }),
-      ...(callback !== undefined && { callback }),
-    };
+    const record = recordOf(input, clock.now(), callback);
     const outcome = await store.put(record);
-    forgetEverywhere(id);
+    forgetEverywhere(record.id);
     wake(record.lane);
-    return {
-      id,
-      at: formatTime(at),
-      ...(interval !== undefined && { interval }),
-      ...(end !== undefined && { end: formatTime(end) }),
-      topic,
-      ...(callback !== undefined && { callback }),
-      replaced: outcome === "replaced",
-    };
+    return scheduledView(record, outcome === "replaced");
   }
 
   return {
@@ -267,20 +199,8 @@ export function createPitstop(options: PitstopOptions = {}) {
 
     /** The stored message with its schedule and state, or undefined. */
     async get(id: string): Promise<MessageView | undefined> {
-      const r = await store.get(id);
-      if (!r) return undefined;
-      return {
-        id: r.id,
-        message: r.message,
-        at: formatTime(r.at),
-        ...(r.interval !== undefined && { interval: r.interval }),
-        ...(r.end !== undefined && { end: formatTime(r.end) }),
-        topic: r.topic,
-        ...(r.callback !== undefined && { callback: r.callback }),
-        attempts: r.attempts,
-        locked: r.lockedUntil !== undefined && r.lockedUntil > clock.now(),
-        ...(r.lastError !== undefined && { lastError: r.lastError }),
-      };
+      const record = await store.get(id);
+      return record && messageView(record, clock.now());
     },
 
     /** Deliveries of due messages on a topic (or of webhook messages), as they fall due. */

@@ -1,0 +1,101 @@
+import { invalid } from "./errors.ts";
+import { formatTime, parseDuration, parseTime } from "./schedule.ts";
+import { checkMessage, checkName } from "./schemas.ts";
+import { laneOf, type DurationInput, type Message, type StoredMessage, type TimeInput } from "./types.ts";
+
+/** Everything a message can be stored with. Times and durations as in {@link TimeInput}. */
+export interface ScheduleInput {
+  message: Message;
+  /** First (or only) emission time. @default now */
+  at?: TimeInput;
+  /** Makes the message recurring: occurrences are `at + k × interval`. */
+  interval?: DurationInput;
+  /** Last allowed occurrence, inclusive. Requires `interval`. */
+  end?: TimeInput | null;
+  /** @default "default" */
+  topic?: string;
+  /** Deliver by POSTing to this URL instead of to listeners. */
+  callback?: string;
+}
+
+/** Where and when a stored message will be emitted. Times are ISO-8601 UTC strings. */
+export interface Scheduled {
+  id: string;
+  at: string;
+  interval?: string;
+  end?: string;
+  topic: string;
+  callback?: string;
+  /** True when an existing message with this id was replaced. */
+  replaced: boolean;
+}
+
+/** A stored message as `GET /messages/:id` shows it. */
+export interface MessageView {
+  id: string;
+  message: Message & { id: string };
+  at: string;
+  interval?: string;
+  end?: string;
+  topic: string;
+  callback?: string;
+  attempts: number;
+  locked: boolean;
+  lastError?: string;
+}
+
+/**
+ * The record a valid input becomes, with `callback` already checked. Throws `invalid_request`
+ * naming the field for anything wrong, before anything is stored.
+ */
+export function recordOf(input: ScheduleInput, now: number, callback: string | undefined): StoredMessage {
+  const message = checkMessage(input.message);
+  const topic = checkName(input.topic ?? "default", "topic");
+  const at = input.at === undefined ? now : parseTime(input.at, "at");
+  const interval = input.interval === undefined ? undefined : parseDuration(input.interval, "interval");
+  const end = input.end === undefined || input.end === null ? undefined : parseTime(input.end, "end");
+  if (end !== undefined && interval === undefined) throw invalid("end requires an interval", ["end"]);
+  if (end !== undefined && end < at) throw invalid("end must not be before at", ["end"]);
+  const id = message.id ?? crypto.randomUUID();
+  return {
+    id,
+    message: { ...message, id },
+    lane: laneOf(topic, callback),
+    topic,
+    at,
+    dueAt: at,
+    attempts: 0,
+    ...(interval !== undefined && { start: at, interval }),
+    ...(end !== undefined && { end }),
+    ...(callback !== undefined && { callback }),
+  };
+}
+
+/** What `store`/`POST /messages` answers for a stored record. */
+export function scheduledView(record: StoredMessage, replaced: boolean): Scheduled {
+  return {
+    id: record.id,
+    at: formatTime(record.at),
+    ...(record.interval !== undefined && { interval: record.interval }),
+    ...(record.end !== undefined && { end: formatTime(record.end) }),
+    topic: record.topic,
+    ...(record.callback !== undefined && { callback: record.callback }),
+    replaced,
+  };
+}
+
+/** What `get`/`GET /messages/:id` shows of a record at time `now`. */
+export function messageView(record: StoredMessage, now: number): MessageView {
+  return {
+    id: record.id,
+    message: record.message,
+    at: formatTime(record.at),
+    ...(record.interval !== undefined && { interval: record.interval }),
+    ...(record.end !== undefined && { end: formatTime(record.end) }),
+    topic: record.topic,
+    ...(record.callback !== undefined && { callback: record.callback }),
+    attempts: record.attempts,
+    locked: record.lockedUntil !== undefined && record.lockedUntil > now,
+    ...(record.lastError !== undefined && { lastError: record.lastError }),
+  };
+}
