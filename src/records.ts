@@ -71,8 +71,8 @@ export function recordOf(input: ScheduleInput, now: number, callback: string | u
   };
 }
 
-/** What `store`/`POST /messages` answers for a stored record. */
-export function scheduledView(record: StoredMessage, replaced: boolean): Scheduled {
+/** The schedule fields both views show. */
+function scheduleFields(record: StoredMessage) {
   return {
     id: record.id,
     at: formatTime(record.at),
@@ -80,20 +80,21 @@ export function scheduledView(record: StoredMessage, replaced: boolean): Schedul
     ...(record.end !== undefined && { end: formatTime(record.end) }),
     topic: record.topic,
     ...(record.callback !== undefined && { callback: record.callback }),
-    replaced,
   };
+}
+
+/** What `store`/`POST /messages` answers for a stored record. */
+export function scheduledView(record: StoredMessage, replaced: boolean): Scheduled {
+  return { ...scheduleFields(record), replaced };
 }
 
 /** What `get`/`GET /messages/:id` shows of a record at time `now`. */
 export function messageView(record: StoredMessage, now: number): MessageView {
+  const { id, ...schedule } = scheduleFields(record);
   return {
-    id: record.id,
+    id,
     message: record.message,
-    at: formatTime(record.at),
-    ...(record.interval !== undefined && { interval: record.interval }),
-    ...(record.end !== undefined && { end: formatTime(record.end) }),
-    topic: record.topic,
-    ...(record.callback !== undefined && { callback: record.callback }),
+    ...schedule,
     attempts: record.attempts,
     locked: record.lockedUntil !== undefined && record.lockedUntil > now,
     ...(record.lastError !== undefined && { lastError: record.lastError }),

@@ -15,8 +15,12 @@ export interface PreparedServer {
   listeningLine(address: string, port: number): string;
   /** Starts the webhook loop; returns what `shutdown` needs. */
   startWebhooks(): void;
-  /** Stops webhooks (letting calls in flight finish), then the engine (ending SSE streams, releasing locks). */
-  shutdown(): Promise<void>;
+  /**
+   * On a signal, once: stops accepting (`stopListening`), stops webhooks (letting calls in
+   * flight finish, so none is sent twice), then the engine (ending SSE streams and releasing the
+   * locks their clients held, so other processes get those messages at once).
+   */
+  shutdown(signal: string, stopListening: () => unknown): Promise<void>;
 }
 
 /**
@@ -37,6 +41,7 @@ export async function prepareServer(env: Record<string, string | undefined>): Pr
   });
   const pitstop = createPitstop({ store, ...engineOptions(config) });
   let webhooks: { stop(): Promise<void> } | undefined;
+  let stopping: Promise<void> | undefined;
   return {
     config,
     ...address,
@@ -49,9 +54,14 @@ export async function prepareServer(env: Record<string, string | undefined>): Pr
       }
       webhooks = startWebhookLoop(pitstop, config.webhook);
     },
-    async shutdown() {
-      await webhooks?.stop();
-      await pitstop.close();
+    shutdown(signal, stopListening) {
+      stopping ??= (async () => {
+        console.log(`pitstop: ${signal}, shutting down`);
+        await stopListening();
+        await webhooks?.stop();
+        await pitstop.close();
+      })();
+      return stopping;
     },
   };
 }

@@ -28,14 +28,8 @@ try {
 }
 server.startWebhooks();
 
-let stopping = false;
-const shutdown = async (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  console.log(`pitstop: ${signal}, shutting down`);
-  await server.shutdown();
-  await http.shutdown();
-  Deno.exit(0);
-};
-Deno.addSignalListener("SIGINT", () => void shutdown("SIGINT"));
-Deno.addSignalListener("SIGTERM", () => void shutdown("SIGTERM"));
+// http.shutdown() waits for open responses, SSE streams included, which end only when the engine
+// closes: so it is started, not awaited.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => void server.shutdown(signal, () => void http.shutdown()).then(() => Deno.exit(0)));
+}

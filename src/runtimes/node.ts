@@ -13,14 +13,6 @@ const http = serve({ fetch: server.app.fetch, port: server.port, hostname: serve
 http.on("error", (error) => fail(`cannot listen on ${server.host}:${server.port}: ${error.message}`));
 server.startWebhooks();
 
-let stopping = false;
-const shutdown = async (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  console.log(`pitstop: ${signal}, shutting down`);
-  http.close();
-  await server.shutdown();
-  process.exit(0);
-};
-process.on("SIGINT", () => void shutdown("SIGINT"));
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => void server.shutdown(signal, () => http.close()).then(() => process.exit(0)));
+}
