@@ -50,7 +50,10 @@ export async function prepareServer(env: Record<string, string | undefined>): Pr
     listeningLine: (host, port) => `pitstop listening on http://${host.includes(":") ? `[${host}]` : host}:${port} (store: ${store.name})`,
     startWebhooks() {
       if (config.webhook.signingSecret === undefined) {
-        console.warn("pitstop: PITSTOP_SIGNING_SECRET is not set, so webhooks are sent without a webhook-signature header");
+        console.log("pitstop: webhooks go out unsigned (set PITSTOP_SIGNING_SECRET to sign them)");
+      }
+      if (config.webhook.timeoutMs >= pitstop.lockTimeMs) {
+        console.warn("pitstop: PITSTOP_WEBHOOK_TIMEOUT is not shorter than PITSTOP_LOCK_TIME: a slow receiver may get the same message twice");
       }
       webhooks = startWebhookLoop(pitstop, config.webhook);
     },

@@ -211,6 +211,89 @@ describe("mongodb store over the double", () => {
     ]);
   });
 
+  describe("when a write applies but its reply is lost on the network", () => {
+    const claimReq = (token: string, limit: number) => ({ lane, now: T0, lockedUntil: T0 + 60_000, limit, token });
+    const settleOp = (id: string, token: string, kind: "delete" | "update"): SettleOp => ({
+      id,
+      token,
+      now: T0 + 1,
+      action: kind === "delete" ? { kind } : { kind, dueAt: T0 + 500, attempts: 0, lastError: "x" },
+    });
+    /** Runs `fn` with the next `name` command applied but its reply dropped, and checks that this happened. */
+    const replyLost = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      double.failNext(name, 1, "network-after");
+      let result!: T;
+      const counts = await commandsDuring(async () => {
+        result = await fn();
+      });
+      expect(counts[name], `'${name}' sent`).toBeGreaterThanOrEqual(1);
+      return result;
+    };
+    const claimed = (records: StoredMessage[]) => records.map((r) => [r.id, r.attempts, r.lockToken, r.lockedUntil]).sort();
+
+    it("the double applies the write, then drops the connection without the reply", async () => {
+      await raw().insertOne({ _id: "w" });
+      double.failNext("delete", 1, "network-after");
+      await expect(raw().deleteOne({ _id: "w" })).rejects.toMatchObject({ name: expect.stringMatching(/^MongoNetwork/) });
+      expect(await raw().findOne({ _id: "w" })).toBeNull();
+    });
+
+    it("a single claim returns its record exactly once and locks nothing else", async () => {
+      await store.put(record("c1", { dueAt: T0 - 1 }));
+      await store.put(record("c2"));
+      const first = await replyLost("findAndModify", () => store.claim(claimReq("a", 1)));
+      expect(claimed(first)).toEqual([["c1", 1, "a", T0 + 60_000]]);
+      expect(await store.get("c1")).toMatchObject({ attempts: 1, lockToken: "a", lockedUntil: T0 + 60_000 });
+      const idle = await store.get("c2");
+      expect(idle).toMatchObject({ attempts: 0, dueAt: T0 });
+      expect(idle?.lockToken).toBeUndefined();
+      expect(claimed(await store.claim(claimReq("b", 1)))).toEqual([["c2", 1, "b", T0 + 60_000]]);
+      expect(await store.claim(claimReq("c", 1))).toEqual([]);
+    });
+
+    it("a batch claim returns every due record exactly once", async () => {
+      for (let i = 0; i < 5; i++) await store.put(record(`b${i}`, { dueAt: T0 - i }));
+      await store.put(record("later", { dueAt: T0 + 1 }));
+      const batch = await replyLost("update", () => store.claim(claimReq("t", 10)));
+      const expected = [0, 1, 2, 3, 4].map((i) => [`b${i}`, 1, "t", T0 + 60_000]);
+      expect(claimed(batch)).toEqual(expected);
+      expect(claimed((await Promise.all(expected.map(([id]) => store.get(id as string)))) as StoredMessage[])).toEqual(expected);
+      expect(await store.get("later")).toMatchObject({ attempts: 0, dueAt: T0 + 1 });
+      expect(await store.claim(claimReq("u", 10))).toEqual([]);
+    });
+
+    it("a single settle reports ok once: delete removes the record, update unlocks it", async () => {
+      await store.put(record("d"));
+      await store.put(record("u", { lastError: "old" }));
+      await store.claim(claimReq("k", 2));
+
+      expect(await replyLost("delete", () => store.settle([settleOp("d", "k", "delete")]))).toEqual(["ok"]);
+      expect(await store.get("d")).toBeUndefined();
+      expect(await store.settle([settleOp("d", "k", "delete")])).toEqual(["not_found"]);
+
+      expect(await replyLost("update", () => store.settle([settleOp("u", "k", "update")]))).toEqual(["ok"]);
+      const updated = await store.get("u");
+      expect(updated).toMatchObject({ dueAt: T0 + 500, attempts: 0, lastError: "x" });
+      expect(updated?.lockToken).toBeUndefined();
+      expect(updated?.lockedUntil).toBeUndefined();
+      expect(await store.settle([settleOp("u", "k", "delete")])).toEqual(["lock_lost"]);
+      expect(await store.get("u")).toBeDefined();
+    });
+
+    it.each(["update", "delete"])("a batch settle reports every op ok once when the %s reply is lost", async (name) => {
+      for (let i = 0; i < 4; i++) await store.put(record(`s${i}`));
+      await store.claim(claimReq("k", 4));
+      const ops = [settleOp("s0", "k", "delete"), settleOp("s1", "k", "delete"), settleOp("s2", "k", "delete"), settleOp("s3", "k", "update")];
+      expect(await replyLost(name, () => store.settle(ops))).toEqual(["ok", "ok", "ok", "ok"]);
+      for (const id of ["s0", "s1", "s2"]) expect(await store.get(id)).toBeUndefined();
+      const updated = await store.get("s3");
+      expect(updated).toMatchObject({ dueAt: T0 + 500, attempts: 0, lastError: "x" });
+      expect(updated?.lockToken).toBeUndefined();
+      expect(await store.settle(ops)).toEqual(["not_found", "not_found", "not_found", "lock_lost"]);
+      expect(await store.claim(claimReq("z", 10))).toEqual([]);
+    });
+  });
+
   it("closes only a client it opened, and rejects calls after dispose", async () => {
     const injected = new MongoClient(double.uri);
     for (const options of [{ client: injected, dbName: "other" }, { db: injected.db("third") }]) {

@@ -64,6 +64,13 @@
  * - Writes are atomic per document and so is findAndModify (the server runs each command to its
  *   end without awaiting). Cursors see a snapshot taken when they were opened and never time
  *   out. Field names are not validated (`$`-prefixed or dotted keys are stored as given).
+ *
+ * Injected failures (`failNext`)
+ * - `"network"`: the connection closes before the command runs; nothing is applied.
+ * - `"network-after"`: the command runs to its end (its effects stay applied, a cursor it opened
+ *   stays open) and then the connection closes without the reply: a write whose outcome the
+ *   client cannot know.
+ * - `{ code }`: an `ok: 0` reply with that code; nothing is applied.
  */
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import { realpathSync } from "node:fs";
@@ -71,8 +78,11 @@ import { pathToFileURL } from "node:url";
 import { EJSON, Long, MinKey, ObjectId, calculateObjectSize, deserialize, serialize, type Document } from "bson";
 import { Aggregator, Query, updateOne } from "mingo";
 
-/** How an injected failure shows: a dropped connection, or an `ok: 0` reply with this code. */
-export type MongoDoubleFailure = "network" | { code: number; message?: string };
+/**
+ * How an injected failure shows: a connection dropped before the command runs (`"network"`) or
+ * after it ran with its reply unsent (`"network-after"`), or an `ok: 0` reply with this code.
+ */
+export type MongoDoubleFailure = "network" | "network-after" | { code: number; message?: string };
 
 /** A running double. */
 export interface MongoDouble {
@@ -81,8 +91,9 @@ export interface MongoDouble {
   /** Commands received so far, by command name (e.g. `{ find: 3, update: 10 }`), injected failures included. */
   commandCounts(): Record<string, number>;
   /**
-   * Makes the next `n` commands named `name` fail before they run: `"network"` closes the
-   * connection without a reply, `{ code }` replies `ok: 0` with that code.
+   * Makes the next `n` commands named `name` fail: `"network"` closes the connection before the
+   * command runs, `"network-after"` runs it (its effects are applied) and then closes the
+   * connection without the reply, `{ code }` replies `ok: 0` with that code without running it.
    */
   failNext(name: string, n: number, kind: MongoDoubleFailure): void;
   /** Drops all data and open cursors (command counts and pending failures are kept). */
@@ -983,11 +994,18 @@ class Engine {
     const name = Object.keys(cmd)[0] ?? "";
     this.counts[name] = (this.counts[name] ?? 0) + 1;
     const failure = this.failures.get(name);
-    if (failure) {
-      if (--failure.remaining <= 0) this.failures.delete(name);
-      if (failure.kind === "network") return CLOSE;
-      return errorDoc(failure.kind.code, failure.kind.message ?? `mongo-double: injected failure of '${name}'`);
+    if (!failure) return this.run(name, cmd, db, connectionId);
+    if (--failure.remaining <= 0) this.failures.delete(name);
+    if (failure.kind === "network") return CLOSE;
+    if (failure.kind === "network-after") {
+      this.run(name, cmd, db, connectionId);
+      return CLOSE;
     }
+    return errorDoc(failure.kind.code, failure.kind.message ?? `mongo-double: injected failure of '${name}'`);
+  }
+
+  /** Runs one command as the server would, its errors as `ok: 0` replies. */
+  private run(name: string, cmd: Document, db: unknown, connectionId: number): Document {
     const def = Object.hasOwn(this.commands, name) ? this.commands[name] : undefined;
     if (!def) return errorDoc(59, `no such command: '${name}'`);
     if (typeof db !== "string" || db === "") return errorDoc(40571, "OP_MSG requests require a $db argument");
