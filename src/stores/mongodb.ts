@@ -201,7 +201,7 @@ async function claimMany(messages: Messages, request: ClaimRequest): Promise<Sto
     let won: MessageDoc[] = docs.map((d) => ({ ...d, lockToken: request.token, lockedUntil: request.lockedUntil, dueAt: request.lockedUntil, attempts: d.attempts + 1, rev }));
     if (modifiedCount !== docs.length) {
       const locked = new Map((await messages.find({ _id: { $in: docs.map((d) => d._id) }, rev }).toArray()).map((d) => [d._id, d]));
-      won = docs.flatMap((d) => (locked.get(d._id) ? [] : []));
+      won = docs.flatMap((d) => locked.get(d._id) ?? []);
     }
     claimed.push(...won.map(fromDoc));
     if (won.length === docs.length) break;
