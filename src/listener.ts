@@ -56,6 +56,8 @@ export interface ListenerHost {
   deliveryOf(record: StoredMessage, onSettled: () => void): Delivery;
   release(records: StoredMessage[]): Promise<void>;
   detach(listener: ActiveListener): void;
+  /** Told when this listener starts and stops holding a message, so acks by id find it at once. */
+  holding(id: string, listener: ActiveListener | undefined): void;
 }
 
 /**
@@ -71,6 +73,8 @@ export class ActiveListener implements Listener {
   /** Bumped by every wake-up, so one that lands between a look-up and a sleep is not lost. */
   private generation = 0;
   private wakeSleeper?: () => void;
+  /** When the current sleep ends; undefined while awake. */
+  private sleepingUntil?: number;
   /** The generation in which a claim last came back with fewer than it asked for. */
   private drainedAt?: number;
   /** Calls to `next()` run one after another, so concurrent callers never share a delivery. */
@@ -82,7 +86,12 @@ export class ActiveListener implements Listener {
     private readonly prefetch: number,
   ) {}
 
-  wake(): void {
+  /**
+   * Something in the lane may be due at `dueAt` (or earlier than known): a sleeper that wakes by
+   * then anyway sleeps on, so many listeners on a lane do not all query the store per message.
+   */
+  wake(dueAt = Number.NEGATIVE_INFINITY): void {
+    if (this.sleepingUntil !== undefined && this.sleepingUntil <= dueAt) return;
     this.generation++;
     this.wakeSleeper?.();
   }
@@ -91,9 +100,20 @@ export class ActiveListener implements Listener {
   forget(id: string, token: string): StoredMessage | undefined {
     const record = this.held.get(id);
     if (!record || record.lockToken !== token) return undefined;
-    this.held.delete(id);
-    this.wake();
+    const wasFull = this.held.size >= this.prefetch;
+    this.unhold(id);
+    if (wasFull) this.wake();
     return record;
+  }
+
+  private hold(record: StoredMessage): void {
+    this.held.set(record.id, record);
+    this.host.holding(record.id, this);
+  }
+
+  private unhold(id: string): void {
+    this.held.delete(id);
+    this.host.holding(id, undefined);
   }
 
   async stop(): Promise<void> {
@@ -103,7 +123,7 @@ export class ActiveListener implements Listener {
     this.wake();
     const now = this.host.now();
     const unsettled = [...this.held.values()].filter((r) => r.lockedUntil! > now);
-    this.held.clear();
+    for (const id of [...this.held.keys()]) this.unhold(id);
     this.buffer = [];
     await this.host.release(unsettled);
   }
@@ -133,7 +153,7 @@ export class ActiveListener implements Listener {
       const now = this.host.now();
       let wakeAt = now + this.host.loopTimeMs;
       for (const [id, record] of this.held) {
-        if (record.lockedUntil! <= now) this.held.delete(id);
+        if (record.lockedUntil! <= now) this.unhold(id);
       }
       const room = this.prefetch - this.held.size;
       if (room > 0) {
@@ -149,7 +169,7 @@ export class ActiveListener implements Listener {
           if (claimed.length > 0) {
             this.drainedAt = claimed.length < limit ? generation : undefined;
             this.buffer = claimed.map((record) => {
-              this.held.set(record.id, record);
+              this.hold(record);
               return this.host.deliveryOf(record, () => this.forget(record.id, record.lockToken!));
             });
             this.bufferAt = 0;
@@ -170,8 +190,10 @@ export class ActiveListener implements Listener {
   private sleepUntil(wakeAt: number): Promise<void> {
     return new Promise((resolve) => {
       const cancel = this.host.setTimer(Math.max(1, wakeAt - this.host.now()), () => this.wakeSleeper?.());
+      this.sleepingUntil = wakeAt;
       this.wakeSleeper = () => {
         this.wakeSleeper = undefined;
+        this.sleepingUntil = undefined;
         cancel();
         resolve();
       };

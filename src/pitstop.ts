@@ -68,16 +68,19 @@ export function createPitstop(options: PitstopOptions = {}) {
   const checkCallbackOption = options.checkCallback ?? checkCallbackUrl;
   const checkCallback = (url: string) => (url === defaultCallback ? url : checkCallbackOption(url));
 
-  const wake = (lane: string) => {
-    for (const listener of listeners) if (listener.lane === lane) listener.wake();
+  /** Which in-process listener holds an unsettled delivery of each message id. */
+  const holders = new Map<string, ActiveListener>();
+
+  /** Tells the lane's listeners that something may fall due at `dueAt`. */
+  const wake = (lane: string, dueAt?: number) => {
+    for (const listener of listeners) if (listener.lane === lane) listener.wake(dueAt);
   };
 
   /** Drops an in-process listener's hold on `id` (it was replaced or removed). */
   const forgetEverywhere = (id: string) => {
-    for (const listener of listeners) {
-      const record = listener.held.get(id);
-      if (record) listener.forget(id, record.lockToken!);
-    }
+    const listener = holders.get(id);
+    const record = listener?.held.get(id);
+    if (record) listener!.forget(id, record.lockToken!);
   };
 
   const settleAction = (record: StoredMessage, kind: "ack" | "nack", nack: NackOptions = {}): SettleAction => {
@@ -97,7 +100,7 @@ export function createPitstop(options: PitstopOptions = {}) {
 
   const settleRecord = async (record: StoredMessage, token: string, action: SettleAction) => {
     const result = await settler.settle({ id: record.id, token, now: clock.now(), action });
-    if (result === "ok" && action.kind === "update") wake(record.lane);
+    if (result === "ok" && action.kind === "update") wake(record.lane, action.dueAt);
     return result;
   };
 
@@ -110,10 +113,8 @@ export function createPitstop(options: PitstopOptions = {}) {
 
   /** Finds the locked record for an ack that arrives by id and token (HTTP). */
   const lockedRecord = async (id: string, token: string): Promise<StoredMessage | SettleResult> => {
-    for (const listener of listeners) {
-      const record = listener.forget(id, token);
-      if (record) return record;
-    }
+    const held = holders.get(id)?.forget(id, token);
+    if (held) return held;
     const record = await store.get(id);
     if (!record) return "not_found";
     if (record.lockToken !== token || record.lockedUntil! <= clock.now()) return "lock_lost";
@@ -158,7 +159,7 @@ export function createPitstop(options: PitstopOptions = {}) {
     await settler.settleMany(
       records.map((r) => ({ id: r.id, token: r.lockToken!, now, action: { kind: "update", dueAt: now } })),
     );
-    for (const lane of new Set(records.map((r) => r.lane))) wake(lane);
+    for (const lane of new Set(records.map((r) => r.lane))) wake(lane, now);
   };
 
   async function schedule(input: ScheduleInput): Promise<Scheduled> {
@@ -166,7 +167,7 @@ export function createPitstop(options: PitstopOptions = {}) {
     const record = recordOf(input, clock.now(), callback);
     const outcome = await store.put(record);
     forgetEverywhere(record.id);
-    wake(record.lane);
+    wake(record.lane, record.dueAt);
     return scheduledView(record, outcome === "replaced");
   }
 
@@ -217,6 +218,10 @@ export function createPitstop(options: PitstopOptions = {}) {
           deliveryOf,
           release,
           detach: (l) => listeners.delete(l),
+          holding: (id, l) => {
+            if (l) holders.set(id, l);
+            else if (holders.get(id) === listener) holders.delete(id);
+          },
         },
         lane,
         listenOptions.prefetch ?? 1000,

@@ -149,4 +149,23 @@ describe("listen() with the real clock", () => {
     expect((await pending).id).toBe("from-elsewhere");
     expect(Date.now() - storedAt).toBeLessThan(10_000);
   });
+
+  it("does not make sleeping listeners query the store for a message due after they wake anyway", async () => {
+    const store = memoryStore();
+    let lookups = 0;
+    const counted = { ...store, nextDueAt: (lane: string) => (lookups++, store.nextDueAt(lane)) };
+    pitstop = createPitstop({ store: counted, loopTime: "PT1M" });
+    await pitstop.store({ id: "soonest" }, Date.now() + 30_000);
+    const listeners = Array.from({ length: 20 }, () => pitstop.listen());
+    const pending = listeners.map((l) => next(l, 20_000).catch(() => undefined));
+    while (lookups < 20) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    const settled = lookups;
+    await pitstop.store({ id: "later" }, Date.now() + 50_000);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(lookups).toBe(settled);
+    await pitstop.store({ id: "now" });
+    const first = await Promise.race(pending);
+    expect(first?.id).toBe("now");
+  });
 });
