@@ -56,8 +56,8 @@ async function backend(): Promise<Backend> {
     double = spawn(process.execPath, ["--import", "tsx", "test/support/mongo-double.ts"], { env: { ...process.env, PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] });
     uri = await new Promise<string>((resolve) => double!.stdout!.once("data", (chunk: Buffer) => resolve(chunk.toString().trim())));
     label = "MongoDB test double";
-    console.log("NOTE: no MONGODB_URI, so this runs against the project's wire-protocol test double (a JS process that scans");
-    console.log("      every document per query), not a real mongod: round trips are real, rates and lateness are not.\n");
+    console.log("NOTE: no MONGODB_URI, so this runs against the project's wire-protocol test double (one JS process,");
+    console.log("      no real indexes), not a real mongod: round trips are real, rates and lateness are only indicative.\n");
   }
   const client = new MongoClient(uri, { monitorCommands: true });
   let commands = 0;

@@ -116,6 +116,55 @@ describe("mongo-double through the real driver", () => {
     expect(descending.map((d) => d._id)).toEqual([4, 1, 7, 8, 2, 6, 3, 5]);
   });
 
+  it("a sort with a limit keeps ties in natural order, also after updates and re-inserts", async () => {
+    await items.insertMany([9, 1, 5, 2, 7, 3, 8, 4, 6].map((n) => ({ _id: `k${n}`, lane: n % 3 === 0 ? "x" : "l", dueAt: n % 4 })));
+    // Natural order is insertion order; updating a document keeps its place, re-inserting moves it last.
+    await items.updateOne({ _id: "k9" }, { $set: { dueAt: 1 } });
+    await items.deleteOne({ _id: "k1" });
+    await items.insertOne({ _id: "k1", lane: "l", dueAt: 1 });
+    const all = await items.find({ lane: "l" }, { sort: { dueAt: 1 } }).toArray();
+    expect(all.map((d) => d._id)).toEqual(["k8", "k4", "k5", "k1", "k2", "k7"]);
+    for (const limit of [1, 2, 3, 4, 5]) {
+      const some = await items.find({ lane: "l" }, { sort: { dueAt: 1 }, limit }).toArray();
+      expect(some).toEqual(all.slice(0, limit));
+    }
+    expect(await items.find({ lane: "l", dueAt: { $lte: 1 } }, { sort: { dueAt: 1 }, skip: 1, limit: 2 }).toArray()).toEqual(all.slice(1, 3));
+    expect((await items.find({}, { sort: { dueAt: -1 }, limit: 3 }).toArray()).map((d) => d._id)).toEqual(["k7", "k3", "k2"]);
+    expect(await items.findOne({ lane: "l" }, { sort: { dueAt: 1 }, projection: { dueAt: 1 } })).toEqual({ _id: "k8", dueAt: 0 });
+    const claimed = await items.findOneAndUpdate({ lane: "l", dueAt: { $lte: 1 } }, { $set: { dueAt: 50 } }, { sort: { dueAt: 1 } });
+    expect(claimed?._id).toBe("k8");
+    // A filter no document passes, with a limit.
+    expect(await items.find({ lane: "l", dueAt: { $gt: 50 } }, { sort: { dueAt: 1 }, limit: 2 }).toArray()).toEqual([]);
+  });
+
+  it("filters that pin _id ($in, $eq, $or and $and clauses) still apply their other conditions", async () => {
+    await items.insertMany([1, 2, 3, 4, 5, 6].map((n) => ({ _id: n, rev: `r${n % 2}`, n })));
+    // Documents come back in natural order whatever the order of the ids asked for.
+    expect((await items.find({ _id: { $in: [5, 1, 3, 99, 1] } }).toArray()).map((d) => d._id)).toEqual([1, 3, 5]);
+    expect((await items.find({ _id: { $in: [6, 2, 4] }, rev: "r0", n: { $gt: 2 } }).toArray()).map((d) => d._id)).toEqual([4, 6]);
+    expect((await items.find({ _id: { $eq: 2 }, rev: "r1" }).toArray()).map((d) => d._id)).toEqual([]);
+    expect((await items.find({ $and: [{ _id: { $in: [1, 2, 3] } }, { rev: "r1" }] }).toArray()).map((d) => d._id)).toEqual([1, 3]);
+    // A $or clause that does not pin _id makes the whole filter a scan.
+    expect((await items.find({ $or: [{ _id: 6 }, { n: { $lt: 2 } }] }).toArray()).map((d) => d._id)).toEqual([1, 6]);
+
+    // The batch-claim shape: lock only the documents still at the rev they were read with.
+    const read = { $or: [{ _id: 4, rev: "r0" }, { _id: 2, rev: "stale" }, { _id: 3, rev: "r1" }, { _id: 42, rev: "r0" }] };
+    expect(await items.updateMany(read, { $set: { rev: "locked" }, $inc: { n: 10 } })).toMatchObject({ matchedCount: 2, modifiedCount: 2 });
+    expect(await items.find({ rev: "locked" }).toArray()).toEqual([
+      { _id: 3, rev: "locked", n: 13 },
+      { _id: 4, rev: "locked", n: 14 },
+    ]);
+    expect(await items.deleteMany({ $or: [{ _id: 4, rev: "locked" }, { _id: 5, rev: "locked" }] })).toMatchObject({ deletedCount: 1 });
+    expect((await items.find().toArray()).map((d) => d._id)).toEqual([1, 2, 3, 5, 6]);
+    expect(await items.countDocuments({ _id: { $in: [1, 2, 3, 4] }, rev: { $ne: "locked" } })).toBe(2);
+  });
+
+  it("positional $ updates still see the filter", async () => {
+    await items.insertOne({ _id: 1, grades: [80, 90, 95] });
+    await items.updateMany({ _id: { $in: [1] }, grades: 90 }, { $set: { "grades.$": 91 } });
+    expect(await items.findOne({ _id: 1 })).toEqual({ _id: 1, grades: [80, 91, 95] });
+  });
+
   it("iterates a cursor over more than one batch with getMore", async () => {
     await items.insertMany(Array.from({ length: 250 }, (_, i) => ({ i })));
     const before = countOf("getMore");

@@ -59,8 +59,12 @@
  *   are written back with the bson package's default encoding, so a stored type is not kept.
  *   Decimal128 and longs beyond 2^53 are compared approximately.
  * - Indexes only enforce uniqueness (`unique`, with `sparse` and `partialFilterExpression`); no
- *   query uses them (every query scans its collection, except a plain `_id` equality), `hint`
- *   is ignored and TTL (`expireAfterSeconds`) never deletes anything.
+ *   query uses them, `hint` is ignored and TTL (`expireAfterSeconds`) never deletes anything.
+ *   A query scans its collection unless its filter pins `_id` (a value, `$eq` or `$in`, at the
+ *   top level, in an `$and` clause or in every `$or` clause): then it reads those documents
+ *   only. Either way the whole filter decides. A sort with a limit keeps the first ones while
+ *   scanning and, for filters of plain comparison operators, tests only documents that would be
+ *   kept.
  * - Writes are atomic per document and so is findAndModify (the server runs each command to its
  *   end without awaiting). Cursors see a snapshot taken when they were opened and never time
  *   out. Field names are not validated (`$`-prefixed or dotted keys are stored as given).
@@ -77,6 +81,7 @@ import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { EJSON, Long, MinKey, ObjectId, calculateObjectSize, deserialize, serialize, type Document } from "bson";
 import { Aggregator, Query, updateOne } from "mingo";
+import { cloneDeep, isEqual } from "mingo/util";
 
 /**
  * How an injected failure shows: a connection dropped before the command runs (`"network"`) or
@@ -430,6 +435,13 @@ function parseSort(spec: Document, where: string): SortField[] {
 }
 
 function sortKey(doc: Document, field: SortField): unknown {
+  // A top-level field that is not an array is its own key (what pathValues would find).
+  if (field.parts.length === 1 && isPlainObject(doc)) {
+    const part = field.parts[0];
+    if (!Object.hasOwn(doc, part)) return MISSING;
+    const value = doc[part];
+    if (!Array.isArray(value)) return value === undefined ? MISSING : value;
+  }
   const values = pathValues(doc, field.parts);
   let best = values[0];
   for (const value of values.slice(1)) {
@@ -456,16 +468,46 @@ function sortDocs(docs: Document[], spec: Document, where: string): Document[] {
   return keyed.map((entry) => entry.doc);
 }
 
-/** The first document `sortDocs` would return, found in one pass. */
-function firstSorted(docs: Document[], spec: Document | undefined, where: string): Document | undefined {
-  if (!spec) return docs[0];
-  const fields = parseSort(spec, where);
-  let best: { doc: Document; keys: unknown[] } | undefined;
+/**
+ * The first `count` documents of `docs` (natural order) that pass `test`, in the order a stable
+ * sort by `fields` gives; `count` 0 means all of them. With a count, `test` runs only on
+ * documents that would rank among the first `count` so far (ties go to the earlier document),
+ * so a sort with a small limit tests few documents once the kept ones rank early.
+ */
+function firstMatches(docs: Iterable<Document>, test: (doc: Document) => boolean, fields: SortField[], count: number): Document[] {
+  const out: Document[] = [];
+  if (fields.length === 0) {
+    for (const doc of docs) {
+      if (!test(doc)) continue;
+      out.push(doc);
+      if (out.length === count) break;
+    }
+    return out;
+  }
+  // Past a thousand, inserting into the kept list costs more than sorting the matches once.
+  if (count === 0 || count > 1000) {
+    for (const doc of docs) if (test(doc)) out.push(doc);
+    const keyed = out.map((doc) => ({ doc, keys: fields.map((field) => sortKey(doc, field)) }));
+    keyed.sort((a, b) => compareKeys(a.keys, b.keys, fields));
+    return (count === 0 ? keyed : keyed.slice(0, count)).map((entry) => entry.doc);
+  }
+  // Kept in sort order; a new document goes after every kept one it ties with (natural order).
+  const kept: { doc: Document; keys: unknown[] }[] = [];
   for (const doc of docs) {
     const keys = fields.map((field) => sortKey(doc, field));
-    if (!best || compareKeys(keys, best.keys, fields) < 0) best = { doc, keys };
+    if (kept.length === count && compareKeys(keys, kept[count - 1].keys, fields) >= 0) continue;
+    if (!test(doc)) continue;
+    let lo = 0;
+    let hi = kept.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKeys(keys, kept[mid].keys, fields) < 0) hi = mid;
+      else lo = mid + 1;
+    }
+    kept.splice(lo, 0, { doc, keys });
+    if (kept.length > count) kept.pop();
   }
-  return best?.doc;
+  return kept.map((entry) => entry.doc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -517,8 +559,69 @@ function isScalarId(value: unknown): boolean {
   );
 }
 
+/** Encoded `_id`s a filter value on `_id` pins it to: a scalar, or `$eq` / `$in` of scalars. */
+function pinnedIds(value: unknown): string[] | undefined {
+  if (isScalarId(value)) return [encodeKey([value])];
+  if (!isPlainObject(value)) return undefined;
+  if (Object.hasOwn(value, "$eq") && isScalarId(value.$eq)) return [encodeKey([value.$eq])];
+  if (Array.isArray(value.$in) && value.$in.every(isScalarId)) return value.$in.map((id) => encodeKey([id]));
+  return undefined;
+}
+
+/**
+ * Encoded `_id`s among which are all documents `filter` can match, when it pins `_id` at the top
+ * level, in a clause of `$and`, or in every clause of `$or`; else undefined.
+ */
+function idCandidates(filter: Document | undefined): string[] | undefined {
+  if (!filter) return undefined;
+  if (Object.hasOwn(filter, "_id")) {
+    const ids = pinnedIds(filter._id);
+    if (ids) return ids;
+  }
+  if (Array.isArray(filter.$and)) {
+    for (const clause of filter.$and) {
+      const ids = isPlainObject(clause) ? idCandidates(clause) : undefined;
+      if (ids) return ids;
+    }
+  }
+  if (Array.isArray(filter.$or) && filter.$or.length > 0) {
+    const all: string[] = [];
+    for (const clause of filter.$or) {
+      const ids = isPlainObject(clause) ? idCandidates(clause) : undefined;
+      if (!ids) return undefined;
+      all.push(...ids);
+    }
+    return all;
+  }
+  return undefined;
+}
+
+const PLAIN_OPERATORS = new Set(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"]);
+
+/**
+ * Whether `filter` uses only operators mingo tests without throwing on any document, so testing
+ * only some documents (a sort with a limit) cannot hide an error that testing them all would raise.
+ */
+function testsSafely(filter: Document | undefined): boolean {
+  for (const [key, value] of Object.entries(filter ?? {})) {
+    if (key === "$and" || key === "$or" || key === "$nor") {
+      if (!Array.isArray(value) || !value.every((clause) => isPlainObject(clause) && testsSafely(clause))) return false;
+    } else if (key.startsWith("$")) {
+      return false;
+    } else if (isPlainObject(value) && Object.keys(value).some((k) => k.startsWith("$"))) {
+      for (const [op, arg] of Object.entries(value)) {
+        if (!PLAIN_OPERATORS.has(op) || ((op === "$in" || op === "$nin") && !Array.isArray(arg))) return false;
+      }
+    }
+  }
+  return true;
+}
+
 class Collection {
   readonly docs = new Map<string, Document>();
+  /** Natural order: encoded `_id` → when its document was inserted (`docs` iterates in this order too). */
+  private readonly order = new Map<string, number>();
+  private nextOrder = 0;
   readonly indexes = new Map<string, Index>([
     [ID_INDEX_NAME, { name: ID_INDEX_NAME, key: { _id: 1 }, unique: false, sparse: false }],
   ]);
@@ -566,29 +669,48 @@ class Collection {
       for (const key of removed) index.entries!.delete(key);
       for (const key of added) index.entries!.set(key, id);
     }
-    if (after) this.docs.set(id, after);
-    else this.docs.delete(id);
+    if (after) {
+      if (!this.docs.has(id)) this.order.set(id, this.nextOrder++);
+      this.docs.set(id, after);
+    } else {
+      this.docs.delete(id);
+      this.order.delete(id);
+    }
   }
 
-  /** Matching documents in natural order. */
-  select(filter: Document | undefined): Document[] {
-    const matcher = query(filter);
-    const id: unknown = filter?._id;
-    if (isScalarId(id)) {
-      const doc = this.docs.get(encodeKey([id]));
-      return doc && matcher.test(doc) ? [doc] : [];
+  /**
+   * The first `count` (0: all) documents `matcher` (compiled from `filter`) accepts, in `fields`
+   * order, ties (and no fields) in natural order. A filter that pins `_id` reads only those
+   * documents; any filter is still applied whole to every document returned.
+   */
+  select(filter: Document | undefined, matcher: Matcher, fields: SortField[], count: number): Document[] {
+    let docs: Iterable<Document> = this.docs.values();
+    const ids = idCandidates(filter);
+    if (ids) {
+      const found: [number, Document][] = [];
+      for (const id of new Set(ids)) {
+        const doc = this.docs.get(id);
+        if (doc) found.push([this.order.get(id)!, doc]);
+      }
+      docs = found.sort((a, b) => a[0] - b[0]).map(([, doc]) => doc);
     }
-    const out: Document[] = [];
-    for (const doc of this.docs.values()) if (matcher.test(doc)) out.push(doc);
-    return out;
+    let test = (doc: Document) => matcher.test(doc);
+    if (count > 0 && !testsSafely(filter)) {
+      docs = [...docs].filter(test);
+      test = () => true;
+    }
+    return firstMatches(docs, test, fields, count);
   }
 }
 
-/** Matching documents of `collection`; an absent one has none, but the filter is still checked. */
-function selectIn(collection: Collection | undefined, filter: Document | undefined): Document[] {
-  if (collection) return collection.select(filter);
-  query(filter);
-  return [];
+/**
+ * Matching documents of `collection` (an absent one has none, but the filter and the sort are
+ * still checked): the first `count` (0: all) in `sort` order, ties and no sort in natural order.
+ */
+function selectIn(collection: Collection | undefined, filter: Document | undefined, sort?: Document, where = "sort", count = 0): Document[] {
+  const matcher = query(filter);
+  const fields = sort ? parseSort(sort, where) : [];
+  return collection ? collection.select(filter, matcher, fields, count) : [];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -825,6 +947,47 @@ function isOperatorUpdate(spec: UpdateSpec): boolean {
   return !Array.isArray(spec) && Object.keys(spec)[0]?.startsWith("$") === true;
 }
 
+/** Whether an operator update names a path with a `$` in it (positional operators), `$rename` targets included. */
+function namesDollarPath(operators: Document): boolean {
+  for (const [op, spec] of Object.entries(operators)) {
+    for (const [path, arg] of Object.entries(spec as Document)) {
+      if (path.includes("$") || (op === "$rename" && typeof arg === "string" && arg.includes("$"))) return true;
+    }
+  }
+  return false;
+}
+
+const SIMPLE_OPERATORS = new Set(["$set", "$unset", "$inc"]);
+
+/**
+ * Applies `$set`, `$unset` and `$inc` on top-level fields to `doc` in place, exactly as mingo's
+ * updateOne would (same steps, mingo's own isEqual and cloneDeep), and returns true; returns
+ * false without touching `doc` for anything else. mingo rebuilds its operator tables on every
+ * call, which costs far more than these updates.
+ */
+function applySimple(doc: Document, operators: Document): boolean {
+  for (const [op, spec] of Object.entries(operators)) {
+    if (!SIMPLE_OPERATORS.has(op)) return false;
+    for (const [path, arg] of Object.entries(spec as Document)) {
+      if (path === "" || path === "_id" || /[.$]/.test(path) || path === "__proto__" || path === "constructor" || path === "prototype") return false;
+      if (op === "$inc" && (typeof arg !== "number" || Number.isNaN(arg))) return false;
+    }
+  }
+  for (const [op, spec] of Object.entries(operators)) {
+    for (const [path, arg] of Object.entries(spec as Document)) {
+      const current = doc[path];
+      if (op === "$set") {
+        if (!isEqual(current, arg)) doc[path] = cloneDeep(arg);
+      } else if (op === "$unset") {
+        if (Object.hasOwn(doc, path)) delete doc[path];
+      } else if ((typeof current === "number" && !Number.isNaN(current)) || current === undefined) {
+        doc[path] = (current || 0) + arg;
+      }
+    }
+  }
+  return true;
+}
+
 /** The document `old` becomes under `spec`; `old` itself is never modified. */
 function modify(old: Document, spec: UpdateSpec, options: ModifyOptions): Document {
   let next: Document;
@@ -835,9 +998,13 @@ function modify(old: Document, spec: UpdateSpec, options: ModifyOptions): Docume
     if (options.inserting && $setOnInsert) operators.$set = { ...operators.$set, ...$setOnInsert };
     checkNumericTargets(old, operators);
     next = cloneDoc(old);
-    if (Object.keys(operators).length > 0) {
+    if (Object.keys(operators).length > 0 && !applySimple(next, operators)) {
       const docs = [next];
-      updateOne(docs, options.inserting ? {} : options.filter, operators, {
+      // mingo reads the filter to match (the caller already did) and for the positional `$`
+      // operator; compiling and testing a large filter once per updated document is what made
+      // an updateMany over a long $or quadratic, so it gets the filter only when a path has `$`.
+      const filter = options.inserting || !namesDollarPath(operators) ? {} : options.filter;
+      updateOne(docs, filter, operators, {
         arrayFilters: options.arrayFilters,
         cloneMode: "deep",
       });
@@ -1119,8 +1286,14 @@ class Engine {
     for (const [index, stmt] of statements.entries()) {
       try {
         const existing = this.collection(ctx.db, name, false);
-        let targets = selectIn(existing, stmt.filter);
-        if (!stmt.multi) targets = targets.length ? [firstSorted(targets, stmt.sort, "update.sort")!] : [];
+        let targets: Document[];
+        try {
+          targets = stmt.multi ? selectIn(existing, stmt.filter) : selectIn(existing, stmt.filter, stmt.sort, "update.sort", 1);
+        } catch (error) {
+          // A bad sort fails only a statement that matches a document.
+          if (stmt.multi || !stmt.sort || selectIn(existing, stmt.filter, undefined, "", 1).length > 0) throw error;
+          targets = [];
+        }
         if (targets.length === 0) {
           if (!stmt.upsert) continue;
           const doc = upsertDoc(stmt.filter, stmt.spec, stmt.arrayFilters);
@@ -1171,8 +1344,7 @@ class Engine {
     for (const [index, stmt] of statements.entries()) {
       try {
         const collection = this.collection(ctx.db, name, false);
-        const matches = selectIn(collection, stmt.filter);
-        for (const doc of stmt.limit === 1 ? matches.slice(0, 1) : matches) {
+        for (const doc of selectIn(collection, stmt.filter, undefined, "", stmt.limit)) {
           collection!.commit(doc, undefined);
           n++;
         }
@@ -1194,8 +1366,7 @@ class Engine {
     const limit = optCount(cmd, "limit", "find") ?? 0;
     const batchSize = optCount(cmd, "batchSize", "find");
     const singleBatch = optBool(cmd, "singleBatch", "find");
-    let docs = selectIn(this.collection(ctx.db, name, false), filter);
-    if (sort) docs = sortDocs(docs, sort, "find.sort");
+    let docs = selectIn(this.collection(ctx.db, name, false), filter, sort, "find.sort", limit > 0 ? skip + limit : 0);
     docs = docs.slice(skip, limit > 0 ? skip + limit : undefined);
     docs = project(docs, projection, filter);
     return this.cursorReply(`${ctx.db}.${name}`, docs, batchSize, singleBatch);
@@ -1250,8 +1421,7 @@ class Engine {
     const spec = hasUpdate ? checkUpdateSpec(cmd.update, `${where}.update`) : undefined;
 
     const existing = this.collection(ctx.db, name, false);
-    const matches = selectIn(existing, filter);
-    const target = firstSorted(matches, sort, `${where}.sort`);
+    const [target] = selectIn(existing, filter, sort, `${where}.sort`, 1);
     const value = (doc: Document | undefined) => (doc ? project([doc], fields)[0] : null);
 
     if (!spec) {
