@@ -173,6 +173,24 @@ function errorDoc(code: number, message: string, extra: Document = {}): Document
   return { ok: 0, errmsg: message, code, ...(codeName ? { codeName } : {}), ...extra };
 }
 
+/**
+ * Applies each statement of a write command, collecting MongoDB `writeErrors` (with the
+ * statement's index); an ordered command stops at the first error.
+ */
+function eachWrite<T>(statements: T[], ordered: boolean, apply: (statement: T, index: number) => void): { writeErrors?: Document[] } {
+  const writeErrors: Document[] = [];
+  for (const [index, statement] of statements.entries()) {
+    try {
+      apply(statement, index);
+    } catch (error) {
+      const { code, message, extra } = toCommandError(error);
+      writeErrors.push({ index, code, errmsg: message, ...extra });
+      if (ordered) break;
+    }
+  }
+  return writeErrors.length ? { writeErrors } : {};
+}
+
 function toCommandError(error: unknown): CommandError {
   if (error instanceof CommandError) return error;
   const message = error instanceof Error ? error.message : String(error);
@@ -1246,20 +1264,13 @@ class Engine {
     const ordered = cmd.ordered === undefined ? true : optBool(cmd, "ordered", "insert");
     const collection = this.collection(ctx.db, name, true)!;
     let n = 0;
-    const writeErrors: Document[] = [];
-    for (const [index, input] of docs.entries()) {
-      try {
-        const doc = withIdFirst(input._id === undefined ? { _id: new ObjectId(), ...input } : input);
-        checkStorable(doc);
-        collection.commit(undefined, doc);
-        n++;
-      } catch (error) {
-        const { code, message, extra } = toCommandError(error);
-        writeErrors.push({ index, code, errmsg: message, ...extra });
-        if (ordered) break;
-      }
-    }
-    return { n, ...(writeErrors.length ? { writeErrors } : {}), ok: 1 };
+    const errors = eachWrite(docs, ordered, (input) => {
+      const doc = withIdFirst(input._id === undefined ? { _id: new ObjectId(), ...input } : input);
+      checkStorable(doc);
+      collection.commit(undefined, doc);
+      n++;
+    });
+    return { n, ...errors, ok: 1 };
   }
 
   private update(cmd: Document, ctx: Context): Document {
@@ -1282,45 +1293,38 @@ class Engine {
     });
     const result = { n: 0, nModified: 0 };
     const upserted: Document[] = [];
-    const writeErrors: Document[] = [];
-    for (const [index, stmt] of statements.entries()) {
+    const errors = eachWrite(statements, ordered, (stmt, index) => {
+      const existing = this.collection(ctx.db, name, false);
+      let targets: Document[];
       try {
-        const existing = this.collection(ctx.db, name, false);
-        let targets: Document[];
-        try {
-          targets = stmt.multi ? selectIn(existing, stmt.filter) : selectIn(existing, stmt.filter, stmt.sort, "update.sort", 1);
-        } catch (error) {
-          // A bad sort fails only a statement that matches a document.
-          if (stmt.multi || !stmt.sort || selectIn(existing, stmt.filter, undefined, "", 1).length > 0) throw error;
-          targets = [];
-        }
-        if (targets.length === 0) {
-          if (!stmt.upsert) continue;
-          const doc = upsertDoc(stmt.filter, stmt.spec, stmt.arrayFilters);
-          this.collection(ctx.db, name, true)!.commit(undefined, doc);
-          result.n++;
-          upserted.push({ index, _id: doc._id });
-          continue;
-        }
-        for (const old of targets) {
-          const next = modify(old, stmt.spec, { filter: stmt.filter, arrayFilters: stmt.arrayFilters, inserting: false });
-          if (!sameBson(old, next)) {
-            checkStorable(next);
-            existing!.commit(old, next);
-            result.nModified++;
-          }
-          result.n++;
-        }
+        targets = stmt.multi ? selectIn(existing, stmt.filter) : selectIn(existing, stmt.filter, stmt.sort, "update.sort", 1);
       } catch (error) {
-        const { code, message, extra } = toCommandError(error);
-        writeErrors.push({ index, code, errmsg: message, ...extra });
-        if (ordered) break;
+        // A bad sort fails only a statement that matches a document.
+        if (stmt.multi || !stmt.sort || selectIn(existing, stmt.filter, undefined, "", 1).length > 0) throw error;
+        targets = [];
       }
-    }
+      if (targets.length === 0) {
+        if (!stmt.upsert) return;
+        const doc = upsertDoc(stmt.filter, stmt.spec, stmt.arrayFilters);
+        this.collection(ctx.db, name, true)!.commit(undefined, doc);
+        result.n++;
+        upserted.push({ index, _id: doc._id });
+        return;
+      }
+      for (const old of targets) {
+        const next = modify(old, stmt.spec, { filter: stmt.filter, arrayFilters: stmt.arrayFilters, inserting: false });
+        if (!sameBson(old, next)) {
+          checkStorable(next);
+          existing!.commit(old, next);
+          result.nModified++;
+        }
+        result.n++;
+      }
+    });
     return {
       ...result,
       ...(upserted.length ? { upserted } : {}),
-      ...(writeErrors.length ? { writeErrors } : {}),
+      ...errors,
       ok: 1,
     };
   }
@@ -1340,21 +1344,14 @@ class Engine {
       return { filter, limit };
     });
     let n = 0;
-    const writeErrors: Document[] = [];
-    for (const [index, stmt] of statements.entries()) {
-      try {
-        const collection = this.collection(ctx.db, name, false);
-        for (const doc of selectIn(collection, stmt.filter, undefined, "", stmt.limit)) {
-          collection!.commit(doc, undefined);
-          n++;
-        }
-      } catch (error) {
-        const { code, message, extra } = toCommandError(error);
-        writeErrors.push({ index, code, errmsg: message, ...extra });
-        if (ordered) break;
+    const errors = eachWrite(statements, ordered, (stmt) => {
+      const collection = this.collection(ctx.db, name, false);
+      for (const doc of selectIn(collection, stmt.filter, undefined, "", stmt.limit)) {
+        collection!.commit(doc, undefined);
+        n++;
       }
-    }
-    return { n, ...(writeErrors.length ? { writeErrors } : {}), ok: 1 };
+    });
+    return { n, ...errors, ok: 1 };
   }
 
   private find(cmd: Document, ctx: Context): Document {
