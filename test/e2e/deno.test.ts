@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { verifyWebhook } from "../../src/webhook.ts";
 import { findDeno, runDenoToExit, startDenoServer, type DenoServer } from "../support/deno.ts";
 import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
-import { openSse } from "../support/sse.ts";
 import { startReceiver, type Receiver } from "../support/receiver.ts";
+import { expectRefusedStart, expectSigtermEndsStreams, listeningLine } from "./runtime-checks.ts";
 import { runScenario } from "./scenario.ts";
 
 // Fetching Deno from the npm registry the first time may take a while; without it the file skips.
@@ -32,7 +32,7 @@ describe.skipIf(!denoPath)("Deno runtime, started as `npm run start:deno` would"
   });
 
   it("prints its URL and store", () => {
-    expect(server.output()).toMatch(/pitstop listening on http:\/\/127\.0\.0\.1:\d+ \(store: memory\)/);
+    expect(server.output()).toMatch(listeningLine());
   });
 
   it("runs the whole HTTP scenario", async () => {
@@ -53,11 +53,7 @@ describe.skipIf(!denoPath)("Deno runtime, started as `npm run start:deno` would"
   });
 
   it("on SIGTERM ends SSE streams and exits 0", async () => {
-    const sse = await openSse(`${server.url}/events?topic=bye`, { authorization: "Bearer s3cret" });
-    expect((await sse.nextFrame()).comment).toBe("connected");
-    const code = await server.stop("SIGTERM");
-    expect(code).toBe(0);
-    await expect(sse.nextFrame(5000)).rejects.toThrow(/ended|terminated|aborted/i);
+    await expectSigtermEndsStreams(server, "s3cret");
   });
 });
 
@@ -74,7 +70,7 @@ describe.skipIf(!denoPath)("Deno runtime on the MongoDB store (real driver → w
   });
 
   it("runs the whole HTTP scenario and exits 0 on SIGTERM", async () => {
-    expect(server.output()).toMatch(/\(store: mongodb\)/);
+    expect(server.output()).toMatch(listeningLine("mongodb"));
     await runScenario(server.url, { lockTimeMs: 3000, store: "mongodb" });
     expect(await server.stop("SIGTERM")).toBe(0);
   }, 60_000);
@@ -85,10 +81,7 @@ describe.skipIf(!denoPath)("Deno runtime configuration", () => {
     [{ PITSTOP_LOCK_TIME: "soon" }, /^pitstop: PITSTOP_LOCK_TIME=soon is invalid/m],
     [{ PORT: "99999" }, /^pitstop: PORT=99999 is invalid/m],
   ])("refuses %o with one clear line and a non-zero exit", async (env, line) => {
-    const { code, output } = await runDenoToExit(denoPath, env as Record<string, string>);
-    expect(code).not.toBe(0);
-    expect(output).toMatch(line);
-    expect(output).not.toMatch(/\n\s+at /);
+    expectRefusedStart(await runDenoToExit(denoPath, env as Record<string, string>), line);
   });
 
   it("lets the MongoDB driver send its full handshake under the script's permissions", async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runNodeServerToExit, startNodeServer, type NodeServer } from "../support/node-server.ts";
-import { openSse } from "../support/sse.ts";
+import { expectRefusedStart, expectSigtermEndsStreams, listeningLine } from "./runtime-checks.ts";
 import { runScenario } from "./scenario.ts";
 
 describe("Node runtime, started as a user would", () => {
@@ -13,7 +13,7 @@ describe("Node runtime, started as a user would", () => {
   });
 
   it("prints its URL and store", () => {
-    expect(server.output()).toMatch(/pitstop listening on http:\/\/127\.0\.0\.1:\d+ \(store: memory\)/);
+    expect(server.output()).toMatch(listeningLine());
   });
 
   it("runs the whole HTTP scenario", async () => {
@@ -21,11 +21,7 @@ describe("Node runtime, started as a user would", () => {
   }, 60_000);
 
   it("on SIGTERM ends SSE streams and exits 0", async () => {
-    const sse = await openSse(`${server.url}/events?topic=bye`, { authorization: "Bearer s3cret" });
-    expect((await sse.nextFrame()).comment).toBe("connected");
-    const code = await server.stop("SIGTERM");
-    expect(code).toBe(0);
-    await expect(sse.nextFrame(5000)).rejects.toThrow(/ended|terminated|aborted/i);
+    await expectSigtermEndsStreams(server, "s3cret");
   });
 });
 
@@ -37,9 +33,6 @@ describe("Node runtime configuration", () => {
     [{ PORT: "99999" }, /^pitstop: PORT=99999 is invalid/m],
     [{ PITSTOP_STORE: "mongodb", MONGODB_URI: "" }, /^pitstop: MONGODB_URI is required/m],
   ])("refuses %o with one clear line and a non-zero exit", async (env, line) => {
-    const { code, output } = await runNodeServerToExit(env as Record<string, string>);
-    expect(code).not.toBe(0);
-    expect(output).toMatch(line);
-    expect(output).not.toMatch(/\n\s+at /);
+    expectRefusedStart(await runNodeServerToExit(env as Record<string, string>), line);
   });
 });
