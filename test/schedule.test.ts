@@ -183,7 +183,8 @@ describe("nextOccurrenceAfter", () => {
       expect(monthly).toBeGreaterThan(after);
       expect(addDuration(monthly, "P1M", -1)).toBeLessThanOrEqual(after);
     }
-    expect(performance.now() - began).toBeLessThan(1000);
+    // Stepping through ten years of minutes would take minutes; a loaded CI still stays far below this.
+    expect(performance.now() - began).toBeLessThan(5000);
   });
 });
 
