@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { timingSafeEqual } from "./constant-time.ts";
 import { PitstopError } from "./errors.ts";
 import type { Pitstop } from "./pitstop.ts";
 import { ackBody, batchAckBody, name, nackBody, parseWith, storeBody } from "./schemas.ts";
@@ -17,15 +18,6 @@ export interface AppOptions {
 }
 
 const encoder = new TextEncoder();
-
-/** Compares two strings in time independent of where they differ. */
-function constantTimeEqual(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i % x.length] ?? 0) ^ (y[i % y.length] ?? 0);
-  return diff === 0;
-}
 
 /** Bytes of an oversized body still read (and dropped) so the client can read its 413. */
 const DRAIN_LIMIT = 16 * 1024 * 1024;
@@ -75,6 +67,7 @@ const prefetchParam = z.coerce.number().int().min(1).max(100_000).optional();
 /** The pitstop HTTP API over an engine. Runtime-neutral: only Web-standard APIs. */
 export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
   const app = new Hono();
+  const tokenBytes = options.token === undefined ? undefined : encoder.encode(options.token);
 
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const readJson = async (request: Request): Promise<unknown> => {
@@ -100,10 +93,10 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
   app.get("/health", (c) => c.json({ ok: true, store: pitstop.storeBackend.name }));
 
   app.use("*", async (c, next) => {
-    if (options.token === undefined) return next();
+    if (tokenBytes === undefined) return next();
     const header = c.req.header("authorization") ?? "";
     const given = header.startsWith("Bearer ") ? header.slice(7) : "";
-    if (!constantTimeEqual(given, options.token)) {
+    if (!timingSafeEqual(encoder.encode(given), tokenBytes)) {
       throw new PitstopError("unauthorized", "Send Authorization: Bearer <token> with the configured PITSTOP_TOKEN.");
     }
     return next();

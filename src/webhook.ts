@@ -1,3 +1,4 @@
+import { timingSafeEqual } from "./constant-time.ts";
 import { PitstopError } from "./errors.ts";
 import type { Delivery, Listener } from "./listener.ts";
 import type { Pitstop } from "./pitstop.ts";
@@ -119,10 +120,7 @@ export async function verifyWebhook(input: {
     } catch {
       continue;
     }
-    if (given.length !== expected.length) continue;
-    let diff = 0;
-    for (let i = 0; i < given.length; i++) diff |= given[i] ^ expected[i];
-    valid ||= diff === 0;
+    valid ||= timingSafeEqual(given, expected);
   }
   return valid;
 }
