@@ -38,10 +38,18 @@ interface Instance {
  */
 let isolate: { key: string; instance: Instance } | undefined;
 
-function configOf(env: WorkerEnv): PitstopConfig {
-  const vars: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) if (typeof value === "string") vars[key] = value;
-  return readConfig(vars);
+/** Configuration read once per `env` object (workerd hands every request of an isolate the same one). */
+const configs = new WeakMap<WorkerEnv, { config: PitstopConfig; key: string }>();
+
+function configOf(env: WorkerEnv): { config: PitstopConfig; key: string } {
+  let read = configs.get(env);
+  if (!read) {
+    const vars: Record<string, string> = {};
+    for (const [key, value] of Object.entries(env)) if (typeof value === "string") vars[key] = value;
+    const config = readConfig(vars);
+    configs.set(env, (read = { config, key: JSON.stringify(config) }));
+  }
+  return read;
 }
 
 function build(config: PitstopConfig, store: Store, perRequest: boolean): Instance {
@@ -54,9 +62,8 @@ function build(config: PitstopConfig, store: Store, perRequest: boolean): Instan
  * request (or scheduled run) that opened it, so it is never shared and is closed at the end.
  */
 async function open(env: WorkerEnv): Promise<Instance> {
-  const config = configOf(env);
+  const { config, key } = configOf(env);
   if (config.store === "memory") {
-    const key = JSON.stringify(config);
     if (isolate?.key !== key) isolate = { key, instance: build(config, memoryStore(), false) };
     return isolate.instance;
   }
