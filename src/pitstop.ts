@@ -76,8 +76,8 @@ export function createPitstop(options: PitstopOptions = {}) {
     for (const listener of listeners) if (listener.lane === lane) listener.wake(dueAt);
   };
 
-  /** Drops an in-process listener's hold on `id` (it was replaced or removed). */
-  const forgetEverywhere = (id: string) => {
+  /** Drops the hold of the in-process listener holding `id`, if any (it was replaced or removed). */
+  const forgetHeld = (id: string) => {
     const listener = holders.get(id);
     const record = listener?.held.get(id);
     if (record) listener!.forget(id, record.lockToken!);
@@ -166,7 +166,7 @@ export function createPitstop(options: PitstopOptions = {}) {
     const callback = input.callback === undefined ? defaultCallback : checkCallback(input.callback);
     const record = recordOf(input, clock.now(), callback);
     const outcome = await store.put(record);
-    forgetEverywhere(record.id);
+    forgetHeld(record.id);
     wake(record.lane, record.dueAt);
     return scheduledView(record, outcome === "replaced");
   }
@@ -194,7 +194,7 @@ export function createPitstop(options: PitstopOptions = {}) {
     /** Deletes the message whatever its state; true if it existed. */
     async remove(id: string): Promise<boolean> {
       const existed = await store.remove(id);
-      forgetEverywhere(id);
+      forgetHeld(id);
       return existed;
     },
 
