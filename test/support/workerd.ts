@@ -72,7 +72,8 @@ export async function startWorkerd(bundle: WorkerBundle, vars: Record<string, st
     url,
     mf,
     async scheduled() {
-      const worker = await mf.getWorker();
+      // Typed by hand: miniflare types its Fetcher with @cloudflare/workers-types, which this project does not load.
+      const worker = (await mf.getWorker()) as unknown as { scheduled(options: { cron: string; scheduledTime: Date }): Promise<{ outcome: string }> };
       return worker.scheduled({ cron: "* * * * *", scheduledTime: new Date() });
     },
     stop: () => mf.dispose(),
