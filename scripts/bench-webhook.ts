@@ -8,9 +8,9 @@
  */
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
-import { callbackChecker } from "../src/callback-url.ts";
-import { createPitstop } from "../src/pitstop.ts";
-import { startWebhookLoop } from "../src/webhook.ts";
+import { callbackChecker } from "../src/webhook/callback-url.ts";
+import { createPitstop } from "../src/index.ts";
+import { startWebhookLoop } from "../src/index.ts";
 import { Worker } from "node:worker_threads";
 
 export interface WebhookBenchOptions {
@@ -64,8 +64,9 @@ export async function runWebhookBench(options: WebhookBenchOptions = {}): Promis
     }),
   );
   const callback = `http://127.0.0.1:${port}/hook`;
-  const pitstop = createPitstop({ checkCallback: callbackChecker({ allowPrivate: true }) });
-  const loop = startWebhookLoop(pitstop, { signingSecret: SECRET, concurrency });
+  const checkCallback = callbackChecker({ allowPrivate: true });
+  const pitstop = createPitstop({ checkCallback });
+  const loop = startWebhookLoop(pitstop, { signingSecret: SECRET, concurrency, checkCallback });
   try {
     // The first message falls due LEAD_MS from now, so storing them all does not count as lateness.
     const start = Date.now() + LEAD_MS;

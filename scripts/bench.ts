@@ -14,8 +14,8 @@ import { serve } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
 import { parseArgs } from "node:util";
-import { createApp } from "../src/app.ts";
-import { createPitstop } from "../src/pitstop.ts";
+import { createApp } from "../src/http/app.ts";
+import { createPitstop } from "../src/index.ts";
 import { memoryStore } from "../src/stores/memory.ts";
 import type { Store } from "../src/types.ts";
 import { Worker } from "node:worker_threads";
@@ -132,7 +132,7 @@ async function scale(): Promise<void> {
     for (let i = 0; i < 2000; i++) await pitstop.store({ id: `due-${i}` }, 0);
     const started = performance.now();
     for (let i = 0; i < 2000; i++) {
-      const [d] = await pitstop.claimDue("topic:default", 1);
+      const [d] = await pitstop.claim({ limit: 1 });
       await d.ack();
     }
     return ((performance.now() - started) * 1000) / 2000;

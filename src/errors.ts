@@ -1,16 +1,18 @@
 /**
- * Stable error codes. The app maps each to one HTTP status (`statusOf`); clients may rely on them.
+ * Stable error codes thrown by the engine and stores; clients may rely on them. The HTTP app maps
+ * each to one status, in one place (`src/http/errors.ts`).
  */
-export const errorStatus = {
-  invalid_request: 400,
-  unauthorized: 401,
-  not_found: 404,
-  lock_lost: 409,
-  payload_too_large: 413,
-  store_unavailable: 503,
-} as const;
+export const errorCodes = [
+  "invalid_request",
+  "unauthorized",
+  "not_found",
+  "lock_lost",
+  "payload_too_large",
+  "unsupported_media_type",
+  "store_unavailable",
+] as const;
 
-export type ErrorCode = keyof typeof errorStatus;
+export type ErrorCode = (typeof errorCodes)[number];
 
 /** One validation problem, as reported under `issues` in a 400 body. */
 export interface ErrorIssue {
@@ -29,12 +31,9 @@ export class PitstopError extends Error {
     this.code = code;
     this.issues = options?.issues;
   }
-
-  get status(): number {
-    return errorStatus[this.code];
-  }
 }
 
+/** An `invalid_request` error for one field. */
 export function invalid(message: string, path: (string | number)[] = []): PitstopError {
   return new PitstopError("invalid_request", message, { issues: [{ path, message }] });
 }

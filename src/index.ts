@@ -1,19 +1,48 @@
-export { createPitstop } from "./pitstop.ts";
-export type { Pitstop, PitstopOptions, AckOutcome } from "./pitstop.ts";
-export type { ScheduleInput, Scheduled, MessageView } from "./records.ts";
-export type { Delivery, Listener, ListenOptions, NackOptions } from "./listener.ts";
-export { createApp } from "./app.ts";
-export type { AppOptions } from "./app.ts";
-export { tickWebhooks, startWebhookLoop, webhookDeliverer, signWebhook, verifyWebhook, decodeSigningSecret } from "./webhook.ts";
-export type { WebhookOptions, TickOptions, TickResult, WebhookOutcome, WebhookLoop, HeadersInput } from "./webhook.ts";
-export { checkCallbackUrl, callbackChecker, isPrivateHost } from "./callback-url.ts";
-export type { CallbackPolicy } from "./callback-url.ts";
-export { memoryStore } from "./stores/memory.ts";
-export type { MemoryStoreOptions } from "./stores/memory.ts";
-export { PitstopError } from "./errors.ts";
-export type { ErrorCode } from "./errors.ts";
-export { systemClock } from "./clock.ts";
-export type { Clock } from "./clock.ts";
+import { createEngine, type EngineOptions, type Pitstop } from "./engine/index.ts";
+import { memoryStore } from "./stores/memory.ts";
+import type { Store } from "./types.ts";
+import { checkCallbackUrl } from "./webhook/callback-url.ts";
+
+/** Options of {@link createPitstop}: the engine's, with defaults for the store and the callback policy. */
+export interface PitstopOptions extends Omit<EngineOptions, "store" | "checkCallback"> {
+  /** Where messages live. @default memoryStore() */
+  store?: Store;
+  /**
+   * Checks (and may normalize) a callback URL when a message is stored; throws to refuse it.
+   * @default checkCallbackUrl: loopback, private, link-local and metadata hosts are refused
+   */
+  checkCallback?: (url: string) => string;
+}
+
+/**
+ * A pitstop engine: `store(msg, at)`, `store(msg, start, end, interval)`, `remove(id)`,
+ * `listen()`, as in the original Clojure pitstop. With no options it keeps messages in memory.
+ */
+export function createPitstop(options: PitstopOptions = {}): Pitstop {
+  return createEngine({ ...options, store: options.store ?? memoryStore(), checkCallback: options.checkCallback ?? ((url) => checkCallbackUrl(url)) });
+}
+
+export { createEngine } from "./engine/index.ts";
+export type {
+  AckOutcome,
+  ConsumeOptions,
+  Delivery,
+  EngineOptions,
+  Listener,
+  ListenOptions,
+  MessageView,
+  NackOptions,
+  Pitstop,
+  ScheduleInput,
+  Scheduled,
+} from "./engine/index.ts";
+export { systemClock, type Clock } from "./engine/index.ts";
+export { createApp, type AppOptions } from "./http/app.ts";
+export { tickWebhooks, startWebhookLoop, type TickOptions, type TickResult, type WebhookLoop } from "./webhook/run.ts";
+export { webhookDeliverer, type WebhookOptions, type WebhookOutcome } from "./webhook/deliver.ts";
+export { signWebhook, verifyWebhook, decodeSigningSecret, type HeadersInput } from "./webhook/sign.ts";
+export { checkCallbackUrl, callbackChecker, isPrivateHost, type CallbackPolicy } from "./webhook/callback-url.ts";
+export { memoryStore, type MemoryStoreOptions } from "./stores/memory.ts";
+export { mongoStore, connectMongoStore, mongoUri, type MongoStore, type MongoStoreOptions } from "./stores/mongodb.ts";
+export { PitstopError, errorCodes, type ErrorCode, type ErrorIssue } from "./errors.ts";
 export type * from "./types.ts";
-export { mongoStore, connectMongoStore, mongoUri } from "./stores/mongodb.ts";
-export type { MongoStore, MongoStoreOptions } from "./stores/mongodb.ts";

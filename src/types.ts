@@ -23,7 +23,7 @@ export interface StoredMessage {
   id: string;
   /** The message body exactly as stored, `id` included. */
   message: Message & { id: string };
-  /** Which consumers may claim it. See {@link laneOf}. */
+  /** Which consumers may claim it: an opaque key the engine sets, that claims filter on. */
   lane: string;
   /** Listener topic. Defaults to `"default"`. */
   topic: string;
@@ -47,20 +47,6 @@ export interface StoredMessage {
   lockToken?: string;
   /** When the current lock expires. */
   lockedUntil?: number;
-}
-
-const topicLanes = new Map<string, string>();
-
-/** Lane of a record: callback messages share the `webhook` lane, others one lane per topic. */
-export function laneOf(topic: string, callback?: string): string {
-  if (callback) return "webhook";
-  // One string per topic, not one per message: a million pending messages share a few lanes.
-  let lane = topicLanes.get(topic);
-  if (lane === undefined) {
-    lane = `topic:${topic}`;
-    if (topicLanes.size < 10_000) topicLanes.set(topic, lane);
-  }
-  return lane;
 }
 
 /** What a claim asks of a store. */
@@ -108,7 +94,7 @@ export type SettleResult = "ok" | "not_found" | "lock_lost";
 
 /**
  * The store contract. A store persists records and claims them atomically; the engine
- * (`pitstop.ts`) owns every scheduling rule. Each store must pass `test/stores/contract.ts`.
+ * (`src/engine/`) owns every scheduling rule. Each store must pass `test/stores/contract.ts`.
  */
 export interface Store {
   /** Short name reported by `/health` (`"memory"`, `"mongodb"`). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createApp } from "../src/app.ts";
-import { createPitstop } from "../src/pitstop.ts";
+import { createApp } from "../src/http/app.ts";
+import { createPitstop } from "../src/index.ts";
 import { memoryStore } from "../src/stores/memory.ts";
 import { manualClock } from "./support/clock.ts";
 
@@ -91,14 +91,14 @@ describe("acks over HTTP", () => {
   it("acks, nacks and reports lock_lost and not_found with the right statuses", async () => {
     const { call, pitstop, clock } = setup();
     await call("POST", "/messages", { message: { id: "a" } });
-    const [d] = await pitstop.claimDue("topic:default", 1);
+    const [d] = await pitstop.claim({ limit: 1 });
     expect(await call("POST", "/messages/a/ack", { token: "wrong" })).toMatchObject({ status: 409, json: { error: "lock_lost" } });
     expect(await call("POST", "/messages/a/nack", { token: d.token, retryIn: "soon" })).toMatchObject({ status: 400 });
     expect((await call("GET", "/messages/a")).json).toMatchObject({ locked: true, attempts: 1 });
     expect((await call("POST", "/messages/a/nack", { token: d.token, error: "nope", retryIn: "PT5S" })).status).toBe(204);
     expect((await call("GET", "/messages/a")).json).toMatchObject({ locked: false, lastError: "nope" });
     clock.advance(5000);
-    const [again] = await pitstop.claimDue("topic:default", 1);
+    const [again] = await pitstop.claim({ limit: 1 });
     expect((await call("POST", "/messages/a/ack", { token: again.token })).status).toBe(204);
     expect(await call("POST", "/messages/a/ack", { token: again.token })).toMatchObject({ status: 404, json: { error: "not_found" } });
   });
@@ -113,7 +113,7 @@ describe("acks over HTTP", () => {
   it("acks a batch in one request and lists what failed", async () => {
     const { call, pitstop } = setup();
     for (const id of ["x", "y", "z"]) await call("POST", "/messages", { message: { id } });
-    const ds = await pitstop.claimDue("topic:default", 10);
+    const ds = await pitstop.claim({ limit: 10 });
     const acks = [...ds.map((d) => ({ id: d.id, token: d.token })), { id: "ghost", token: "t" }, { id: "x", token: "bad" }];
     const response = await call("POST", "/acks", { acks });
     expect(response).toEqual({ status: 200, json: { acked: 3, failed: [{ id: "ghost", error: "not_found" }, { id: "x", error: "lock_lost" }] } });
@@ -141,11 +141,11 @@ describe("GET /events", () => {
     await call("POST", "/messages", { message: { id: "f1", v: "ü" }, topic: "t" });
     const controller = new AbortController();
     const response = await app.request("/events?topic=t", { signal: controller.signal });
-    expect(response.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    expect(response.headers.get("content-type")).toBe("text/event-stream");
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
-    while (!text.includes("\n\ndata") && !/data: .*\n\n/.test(text)) text += (await reader.read()).value;
-    const frame = /event: message\nid: f1\ndata: (.*)\n\n/.exec(text);
+    while (!text.endsWith("id: f1\n\n")) text += (await reader.read()).value;
+    const frame = /^: connected\n\nevent: message\ndata: (.*)\nid: f1\n\n$/.exec(text);
     expect(text.startsWith(": connected\n\n")).toBe(true);
     const data = JSON.parse(frame![1]);
     expect(data).toEqual({ id: "f1", message: { id: "f1", v: "ü" }, attempt: 1, token: expect.any(String), at: new Date(T0).toISOString() });

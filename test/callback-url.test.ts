@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { createApp } from "../src/app.ts";
-import { callbackChecker, checkCallbackUrl } from "../src/callback-url.ts";
-import { ConfigError, engineOptions, readConfig } from "../src/config.ts";
-import { createPitstop } from "../src/pitstop.ts";
+import { createApp } from "../src/http/app.ts";
+import { callbackChecker, checkCallbackUrl } from "../src/webhook/callback-url.ts";
+import { ConfigError, readConfig } from "../src/runtimes/config.ts";
+import { assemble } from "../src/runtimes/compose.ts";
+import { memoryStore } from "../src/stores/memory.ts";
+import { createPitstop } from "../src/index.ts";
 
 const PRIVATE = [
   "http://127.0.0.1:8080/hook",
@@ -105,7 +107,7 @@ describe("webhook configuration", () => {
       webhook: { signingSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", timeoutMs: 5000, concurrency: 4 },
     });
     expect(readConfig({ PITSTOP_WEBHOOK_TIMEOUT: "2500" }).webhook.timeoutMs).toBe(2500);
-    const pitstop = createPitstop(engineOptions(config));
+    const { pitstop } = assemble(config, memoryStore());
     expect((await pitstop.schedule({ message: {} })).callback).toBe("http://localhost:9000/hook");
     expect((await pitstop.schedule({ message: {}, callback: "http://10.1.2.3/" })).callback).toBe("http://10.1.2.3/");
   });

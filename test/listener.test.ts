@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { Delivery, Listener } from "../src/listener.ts";
-import { createPitstop, type Pitstop } from "../src/pitstop.ts";
+import type { Delivery, Listener } from "../src/index.ts";
+import { createPitstop, type Pitstop } from "../src/index.ts";
 import { memoryStore } from "../src/stores/memory.ts";
 
 /** Next delivery of a listener, or an error after `timeoutMs` (generous: CI may be loaded). */

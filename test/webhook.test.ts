@@ -1,14 +1,17 @@
 import { createHmac } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { callbackChecker } from "../src/callback-url.ts";
-import { createPitstop, type Pitstop, type PitstopOptions } from "../src/pitstop.ts";
+import { callbackChecker } from "../src/webhook/callback-url.ts";
+import { createPitstop, type Pitstop, type PitstopOptions } from "../src/index.ts";
+import { assemble } from "../src/runtimes/compose.ts";
+import { readConfig } from "../src/runtimes/config.ts";
 import { memoryStore } from "../src/stores/memory.ts";
-import { signWebhook, startWebhookLoop, tickWebhooks, verifyWebhook, type WebhookLoop } from "../src/webhook.ts";
+import { signWebhook, startWebhookLoop, tickWebhooks, verifyWebhook, type WebhookLoop } from "../src/index.ts";
 import { manualClock, type ManualClock } from "./support/clock.ts";
 import { closedPortUrl, startReceiver, type Receiver } from "./support/receiver.ts";
 
 // The Standard Webhooks specification's test vector.
+const allowPrivate = callbackChecker({ allowPrivate: true });
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const VECTOR = { webhookId: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1614265330, body: '{"test": 2432232314}' };
 const VECTOR_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
@@ -57,8 +60,8 @@ describe("webhook delivery", () => {
   let pitstop: Pitstop;
   const hanging: ServerResponse[] = [];
   const engine = (options: PitstopOptions = {}) =>
-    createPitstop({ clock, checkCallback: callbackChecker({ allowPrivate: true }), ...options });
-  const tick = (options: Parameters<typeof tickWebhooks>[1] = {}) => tickWebhooks(pitstop, { signingSecret: SECRET, ...options });
+    createPitstop({ clock, checkCallback: allowPrivate, ...options });
+  const tick = (options: Parameters<typeof tickWebhooks>[1] = {}) => tickWebhooks(pitstop, { signingSecret: SECRET, checkCallback: allowPrivate, ...options });
   const answer = (status: number, headers: Record<string, string> = {}) => {
     receiver.handler = (_r, res) => res.writeHead(status, headers).end();
   };
@@ -161,13 +164,14 @@ describe("webhook delivery", () => {
     expect(await pitstop.get("r")).toBeUndefined();
   });
 
-  it("checks the callback again at delivery, exempting the default callback", async () => {
+  it("checks the callback again at delivery, exempting the configured default callback", async () => {
     const store = memoryStore();
     await engine({ store }).schedule({ message: { id: "private" }, callback: receiver.url("/private") });
-    pitstop = createPitstop({ clock, store, defaultCallback: receiver.url("/default") });
+    const assembly = assemble(readConfig({ PITSTOP_CALLBACK_URL: receiver.url("/default") }), store);
+    pitstop = assembly.pitstop;
     await expect(pitstop.schedule({ message: { id: "x" }, callback: receiver.url("/other") })).rejects.toMatchObject({ code: "invalid_request" });
     expect(await pitstop.schedule({ message: { id: "d" } })).toMatchObject({ callback: receiver.url("/default") });
-    expect(await tick()).toEqual({ delivered: 1, failed: 1, removed: 0 });
+    expect(await tickWebhooks(pitstop, assembly.webhook)).toEqual({ delivered: 1, failed: 1, removed: 0 });
     expect(receiver.received.map((r) => r.path)).toEqual(["/default"]);
     expect((await pitstop.get("private"))!.lastError).toMatch(/^callback refused: callback host 127\.0\.0\.1 is a loopback/);
   });
@@ -201,7 +205,7 @@ describe("webhook delivery", () => {
     if (mode === "tickWebhooks") {
       expect(await tick({ concurrency: bound })).toMatchObject({ delivered: total });
     } else {
-      const loop = startWebhookLoop(pitstop, { concurrency: bound });
+      const loop = startWebhookLoop(pitstop, { concurrency: bound, checkCallback: allowPrivate });
       await receiver.waitFor(total);
       await loop.stop();
     }
@@ -221,7 +225,7 @@ describe("the webhook loop", () => {
   beforeEach(() => {
     receiver.reset();
     pitstop = createPitstop({ checkCallback: callbackChecker({ allowPrivate: true }) });
-    loop = startWebhookLoop(pitstop, { signingSecret: SECRET });
+    loop = startWebhookLoop(pitstop, { signingSecret: SECRET, checkCallback: allowPrivate });
   });
   afterEach(async () => {
     await loop.stop();

@@ -1,4 +1,4 @@
-import { prepareServer } from "../server.ts";
+import { prepareServer } from "./compose.ts";
 
 // The part of the Deno namespace used here, declared locally so `tsc` needs no Deno types.
 declare const Deno: {

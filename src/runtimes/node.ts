@@ -1,5 +1,5 @@
 import { serve } from "@hono/node-server";
-import { prepareServer } from "../server.ts";
+import { prepareServer } from "./compose.ts";
 
 function fail(message: string): never {
   console.error(`pitstop: ${message}`);

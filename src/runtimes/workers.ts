@@ -1,10 +1,7 @@
-import { createApp } from "../app.ts";
-import { ConfigError, appOptions, engineOptions, readConfig, type PitstopConfig } from "../config.ts";
-import { createPitstop, type Pitstop } from "../pitstop.ts";
-import { storeFromConfig } from "../stores/from-config.ts";
 import { memoryStore } from "../stores/memory.ts";
-import type { Store } from "../types.ts";
-import { tickWebhooks } from "../webhook.ts";
+import { tickWebhooks } from "../webhook/run.ts";
+import { assemble, openStore, type Assembly } from "./compose.ts";
+import { ConfigError, readConfig, type PitstopConfig } from "./config.ts";
 
 // The few Workers types used here, declared locally: @cloudflare/workers-types redeclares the
 // DOM globals (Request, Response, ...) that the rest of the code base types against.
@@ -23,11 +20,8 @@ interface WorkerScheduledController {
 /** Vars and secrets from wrangler.toml / `wrangler secret put`; other bindings are ignored. */
 type WorkerEnv = Record<string, unknown>;
 
-/** An engine with its app over one opened store. */
-interface Instance {
-  config: PitstopConfig;
-  pitstop: Pitstop;
-  app: ReturnType<typeof createApp>;
+/** An assembly over one opened store. */
+interface Instance extends Assembly {
   /** False for the isolate's memory store, which outlives every request. */
   perRequest: boolean;
 }
@@ -52,11 +46,6 @@ function configOf(env: WorkerEnv): { config: PitstopConfig; key: string } {
   return read;
 }
 
-function build(config: PitstopConfig, store: Store, perRequest: boolean): Instance {
-  const pitstop = createPitstop({ store, ...engineOptions(config) });
-  return { config, pitstop, app: createApp(pitstop, appOptions(config)), perRequest };
-}
-
 /**
  * The isolate's memory engine, or a fresh MongoDB engine: a driver connection is bound to the
  * request (or scheduled run) that opened it, so it is never shared and is closed at the end.
@@ -64,10 +53,10 @@ function build(config: PitstopConfig, store: Store, perRequest: boolean): Instan
 async function open(env: WorkerEnv): Promise<Instance> {
   const { config, key } = configOf(env);
   if (config.store === "memory") {
-    if (isolate?.key !== key) isolate = { key, instance: build(config, memoryStore(), false) };
+    if (isolate?.key !== key) isolate = { key, instance: { ...assemble(config, memoryStore()), perRequest: false } };
     return isolate.instance;
   }
-  return build(config, await storeFromConfig(config, { connect: false }), true);
+  return { ...assemble(config, await openStore(config, { connect: false })), perRequest: true };
 }
 
 function configErrorResponse(error: unknown): Response {
@@ -108,7 +97,7 @@ export default {
   async scheduled(_controller: WorkerScheduledController, env: WorkerEnv, ctx: WorkerContext): Promise<void> {
     const instance = await open(env);
     try {
-      const { delivered, failed, removed } = await tickWebhooks(instance.pitstop, instance.config.webhook);
+      const { delivered, failed, removed } = await tickWebhooks(instance.pitstop, instance.webhook);
       if (delivered + failed + removed > 0) console.log(`pitstop: webhooks delivered ${delivered}, failed ${failed}, removed ${removed}`);
     } finally {
       if (instance.perRequest) ctx.waitUntil(instance.pitstop.close());

@@ -1,6 +1,6 @@
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { verifyWebhook } from "../../src/webhook.ts";
+import { verifyWebhook } from "../../src/index.ts";
 import { findDeno, runDenoToExit, startDenoServer, type DenoServer } from "../support/deno.ts";
 import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
 import { startReceiver, type Receiver } from "../support/receiver.ts";
@@ -42,7 +42,7 @@ describe.skipIf(!denoPath)("Deno runtime, started as `npm run start:deno` would"
   it("delivers a due webhook message, signed, with its loop", async () => {
     const response = await fetch(`${server.url}/messages`, {
       method: "POST",
-      headers: { authorization: "Bearer s3cret" },
+      headers: { authorization: "Bearer s3cret", "content-type": "application/json" },
       body: JSON.stringify({ message: { id: "deno-hook" }, callback: receiver.url() }),
     });
     expect(response.status).toBe(201);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { verifyWebhook } from "../../src/webhook.ts";
+import { verifyWebhook } from "../../src/index.ts";
 import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
 import { closedPortUrl, startReceiver, type Receiver } from "../support/receiver.ts";
 import { openSse } from "../support/sse.ts";
@@ -153,7 +153,7 @@ describe("Cloudflare Workers runtime with PITSTOP_STORE=mongodb (real driver in 
   });
 
   it("scheduled delivers due webhook messages and closes its client", async () => {
-    const response = await fetch(`${server.url}/messages`, { method: "POST", body: JSON.stringify({ message: { id: "mongo-hook" }, callback: receiver.url() }) });
+    const response = await fetch(`${server.url}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message: { id: "mongo-hook" }, callback: receiver.url() }) });
     expect(response.status).toBe(201);
     await settle();
     const closed = double.commandCounts().endSessions ?? 0;
@@ -169,7 +169,7 @@ describe("Cloudflare Workers runtime with PITSTOP_STORE=mongodb (real driver in 
     const down = await startWorkerd(bundle, { PITSTOP_STORE: "mongodb", MONGODB_URI: unreachable });
     try {
       expect(await (await fetch(`${down.url}/health`)).json()).toEqual({ ok: true, store: "mongodb" });
-      const response = await fetch(`${down.url}/messages`, { method: "POST", body: JSON.stringify({ message: { id: "m" } }) });
+      const response = await fetch(`${down.url}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message: { id: "m" } }) });
       expect(response.status).toBe(503);
       expect(await response.json()).toMatchObject({ error: "store_unavailable", message: expect.stringMatching(/^Cannot connect to MongoDB at 127\.0\.0\.1:\d+: /) });
       expect(await down.scheduled()).toMatchObject({ outcome: "exception" });

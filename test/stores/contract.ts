@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createPitstop } from "../../src/pitstop.ts";
-import { laneOf, type Store, type StoredMessage } from "../../src/types.ts";
+import { createPitstop } from "../../src/index.ts";
+import type { Store, StoredMessage } from "../../src/types.ts";
 import { manualClock } from "../support/clock.ts";
 
 /** How a store's test file hands the suite a store. */
@@ -12,7 +12,7 @@ export interface StoreFactory {
 }
 
 const T0 = Date.parse("2026-03-01T12:00:00Z");
-const lane = laneOf("default");
+const lane = "topic:default";
 
 function record(id: string, dueAt: number, extra: Partial<StoredMessage> = {}): StoredMessage {
   return { id, message: { id, n: 1 }, lane, topic: "default", at: dueAt, dueAt, attempts: 0, ...extra };
@@ -67,7 +67,7 @@ export function testStore(name: string, factory: StoreFactory): void {
       const full = record("odd", T0, {
         message,
         topic: "t",
-        lane: laneOf("t"),
+        lane: "topic:t",
         start: T0 - 1000,
         interval: "P1M",
         end: T0 + 10_000_000,
@@ -95,7 +95,7 @@ export function testStore(name: string, factory: StoreFactory): void {
       await store.put(record("second", T0 - 10));
       await store.put(record("first", T0 - 20));
       await store.put(record("third", T0));
-      await store.put(record("other-lane", T0 - 100, { topic: "x", lane: laneOf("x") }));
+      await store.put(record("other-lane", T0 - 100, { topic: "x", lane: "topic:x" }));
       const claimed = await store.claim(claimReq(T0, 2, "tok1"));
       expect(claimed.map((r) => r.id)).toEqual(["first", "second"]);
       for (const r of claimed) {
@@ -179,7 +179,7 @@ export function testStore(name: string, factory: StoreFactory): void {
       expect(await store.nextDueAt(lane)).toBeUndefined();
       await store.put(record("n1", T0 + 300));
       await store.put(record("n2", T0 + 100));
-      await store.put(record("n3", T0 + 50, { topic: "y", lane: laneOf("y") }));
+      await store.put(record("n3", T0 + 50, { topic: "y", lane: "topic:y" }));
       expect(await store.nextDueAt(lane)).toBe(T0 + 100);
       await store.claim({ ...claimReq(T0 + 100, 1, "l"), lockedUntil: T0 + 200 });
       expect(await store.nextDueAt(lane)).toBe(T0 + 200);
@@ -199,7 +199,7 @@ export function testStore(name: string, factory: StoreFactory): void {
       const setup = () => {
         const clock = manualClock(T0);
         const pitstop = createPitstop({ store, clock, lockTime: "PT1M" });
-        const due = async () => pitstop.claimDue(lane, 10);
+        const due = async () => pitstop.claim({ limit: 10 });
         return { clock, pitstop, due };
       };
 
@@ -210,7 +210,7 @@ export function testStore(name: string, factory: StoreFactory): void {
         expect(await due()).toEqual([]);
         clock.advance(1000);
         const [d] = await due();
-        expect(d).toMatchObject({ id, msg: { id, foo: "bar" }, attempt: 1, at: T0 + 1000 });
+        expect(d).toMatchObject({ id, message: { id, foo: "bar" }, attempt: 1, at: T0 + 1000 });
         await d.ack();
         expect(await pitstop.get(id)).toBeUndefined();
         await expect(pitstop.ack(id, d.token)).rejects.toMatchObject({ code: "not_found" });
@@ -291,7 +291,7 @@ export function testStore(name: string, factory: StoreFactory): void {
         expect(await due()).toEqual([]);
         clock.advance(5000);
         const [d2] = await due();
-        expect(d2).toMatchObject({ msg: { id: "abc", foo: "update" }, attempt: 1 });
+        expect(d2).toMatchObject({ message: { id: "abc", foo: "update" }, attempt: 1 });
       });
 
       it("remove deletes a locked message; its ack then gets not_found", async () => {

@@ -1,11 +1,11 @@
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createPitstop, type Pitstop } from "../../src/pitstop.ts";
+import { createPitstop, type Pitstop } from "../../src/index.ts";
 import { mongoStore } from "../../src/stores/mongodb.ts";
-import { laneOf } from "../../src/types.ts";
+import type { Store } from "../../src/types.ts";
 import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
 
-const lane = laneOf("default");
+const lane = "topic:default";
 let double: MongoDouble;
 
 beforeAll(async () => {
@@ -16,13 +16,13 @@ afterAll(async () => {
 });
 
 /** Claims and acks until nothing is left in the lane; returns the ids it was handed. */
-async function drain(pitstop: Pitstop): Promise<string[]> {
+async function drain(pitstop: Pitstop, store: Store): Promise<string[]> {
   const seen: string[] = [];
   for (;;) {
-    const batch = await pitstop.claimDue(lane, 25);
+    const batch = await pitstop.claim({ limit: 25 });
     if (batch.length === 0) {
       // The other instance may still hold locks it is about to ack.
-      if ((await pitstop.storeBackend.nextDueAt(lane)) === undefined) return seen;
+      if ((await store.nextDueAt(lane)) === undefined) return seen;
       await new Promise((resolve) => setTimeout(resolve, 5));
       continue;
     }
@@ -32,12 +32,13 @@ async function drain(pitstop: Pitstop): Promise<string[]> {
 }
 
 it("two pitstop instances sharing one MongoDB deliver every message exactly once", async () => {
-  const a = createPitstop({ store: mongoStore({ url: double.uri }) });
-  const b = createPitstop({ store: mongoStore({ url: double.uri }) });
+  const [storeA, storeB] = [mongoStore({ url: double.uri }), mongoStore({ url: double.uri })];
+  const a = createPitstop({ store: storeA });
+  const b = createPitstop({ store: storeB });
   for (let i = 0; i < 300; i++) await a.store({ id: `m${i}`, n: i });
 
   const before = double.commandCounts();
-  const [fromA, fromB] = await Promise.all([drain(a), drain(b)]);
+  const [fromA, fromB] = await Promise.all([drain(a, storeA), drain(b, storeB)]);
   const after = double.commandCounts();
   const used = ["find", "update", "delete", "findAndModify"].map((name) => `${name} ${(after[name] ?? 0) - (before[name] ?? 0)}`);
   const all = [...fromA, ...fromB];

@@ -1,14 +1,14 @@
 import { createServer, type AddressInfo } from "node:net";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createPitstop } from "../../src/pitstop.ts";
+import { createPitstop } from "../../src/index.ts";
 import { connectMongoStore, mongoStore, mongoUri, type MongoStore, type MongoStoreOptions } from "../../src/stores/mongodb.ts";
-import { laneOf, type SettleOp, type StoredMessage } from "../../src/types.ts";
+import type { SettleOp, StoredMessage } from "../../src/types.ts";
 import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
 import { testStore, type StoreFactory } from "./contract.ts";
 
 const T0 = Date.parse("2026-03-01T12:00:00Z");
-const lane = laneOf("default");
+const lane = "topic:default";
 const record = (id: string, extra: Partial<StoredMessage> = {}): StoredMessage => ({
   id,
   message: { id },
@@ -164,7 +164,7 @@ describe("mongodb store over the double", () => {
     const pitstop = createPitstop({ store });
     for (let i = 0; i < 200; i++) await pitstop.store({ id: `e${i}` });
     const counts = await commandsDuring(async () => {
-      for (let batch = await pitstop.claimDue(lane, 100); batch.length > 0; batch = await pitstop.claimDue(lane, 100)) {
+      for (let batch = await pitstop.claim({ limit: 100 }); batch.length > 0; batch = await pitstop.claim({ limit: 100 })) {
         await Promise.all(batch.map((d) => d.ack()));
       }
     });

@@ -1,4 +1,4 @@
-import type { Clock } from "../../src/clock.ts";
+import type { Clock } from "../../src/engine/clock.ts";
 
 /** A clock that moves only when told; timers fire as `advance` passes their time. */
 export interface ManualClock extends Clock {

@@ -1,4 +1,4 @@
-import type { SettleOp, SettleResult, Store } from "./types.ts";
+import type { SettleOp, SettleResult, Store } from "../types.ts";
 
 interface Pending {
   op: SettleOp;

@@ -1,4 +1,4 @@
-import { invalid } from "./errors.ts";
+import { invalid } from "../errors.ts";
 
 /** Options of {@link checkCallbackUrl}. */
 export interface CallbackPolicy {

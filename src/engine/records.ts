@@ -1,48 +1,9 @@
-import { invalid } from "./errors.ts";
-import { formatTime, parseDuration, parseTime } from "./schedule.ts";
-import { checkMessage, checkName } from "./schemas.ts";
-import { laneOf, type DurationInput, type Message, type StoredMessage, type TimeInput } from "./types.ts";
-
-/** Everything a message can be stored with. Times and durations as in {@link TimeInput}. */
-export interface ScheduleInput {
-  message: Message;
-  /** First (or only) emission time. @default now */
-  at?: TimeInput;
-  /** Makes the message recurring: occurrences are `at + k × interval`. */
-  interval?: DurationInput;
-  /** Last allowed occurrence, inclusive. Requires `interval`. */
-  end?: TimeInput | null;
-  /** @default "default" */
-  topic?: string;
-  /** Deliver by POSTing to this URL instead of to listeners. */
-  callback?: string;
-}
-
-/** Where and when a stored message will be emitted. Times are ISO-8601 UTC strings. */
-export interface Scheduled {
-  id: string;
-  at: string;
-  interval?: string;
-  end?: string;
-  topic: string;
-  callback?: string;
-  /** True when an existing message with this id was replaced. */
-  replaced: boolean;
-}
-
-/** A stored message as `GET /messages/:id` shows it. */
-export interface MessageView {
-  id: string;
-  message: Message & { id: string };
-  at: string;
-  interval?: string;
-  end?: string;
-  topic: string;
-  callback?: string;
-  attempts: number;
-  locked: boolean;
-  lastError?: string;
-}
+import { invalid } from "../errors.ts";
+import { formatTime, parseDuration, parseTime } from "../schedule.ts";
+import type { StoredMessage } from "../types.ts";
+import type { MessageView, ScheduleInput, Scheduled } from "./api.ts";
+import { checkMessage, checkName } from "./checks.ts";
+import { laneOf } from "./lanes.ts";
 
 /**
  * The record a valid input becomes, with `callback` already checked. Throws `invalid_request`

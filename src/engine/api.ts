@@ -1,0 +1,161 @@
+import type { Clock } from "./clock.ts";
+import type { DurationInput, Message, SettleResult, Store, TimeInput } from "../types.ts";
+
+/** Options of the engine. */
+export interface EngineOptions {
+  /** Where messages live. */
+  store: Store;
+  /** How long a claimed message stays locked before it is emitted again. @default "PT15M" */
+  lockTime?: DurationInput;
+  /** Longest a listener sleeps before looking at the store again. @default "PT1M" */
+  loopTime?: DurationInput;
+  /** Most messages one claim takes from the store. @default 100 */
+  claimBatch?: number;
+  /** Time source. @default systemClock */
+  clock?: Clock;
+  /**
+   * Checks (and may normalize) a callback URL when a message is stored; throws to refuse it.
+   * @default only an absolute http(s) URL is required
+   */
+  checkCallback?: (url: string) => string;
+  /**
+   * Callback of messages stored without one, so every message goes out as a webhook. Trusted
+   * configuration: only checked to be an http(s) URL, and exempt from `checkCallback`.
+   */
+  defaultCallback?: string;
+}
+
+/** Everything a message can be stored with. Times and durations as in {@link TimeInput}. */
+export interface ScheduleInput {
+  message: Message;
+  /** First (or only) emission time. @default now */
+  at?: TimeInput;
+  /** Makes the message recurring: occurrences are `at + k × interval`. */
+  interval?: DurationInput;
+  /** Last allowed occurrence, inclusive. Requires `interval`. */
+  end?: TimeInput | null;
+  /** @default "default" */
+  topic?: string;
+  /** Deliver by POSTing to this URL instead of to listeners. */
+  callback?: string;
+}
+
+/** Where and when a stored message will be emitted. Times are ISO-8601 UTC strings. */
+export interface Scheduled {
+  id: string;
+  at: string;
+  interval?: string;
+  end?: string;
+  topic: string;
+  callback?: string;
+  /** True when an existing message with this id was replaced. */
+  replaced: boolean;
+}
+
+/** A stored message with its schedule and state, as `get` and `GET /messages/:id` show it. */
+export interface MessageView {
+  id: string;
+  message: Message & { id: string };
+  at: string;
+  interval?: string;
+  end?: string;
+  topic: string;
+  callback?: string;
+  attempts: number;
+  locked: boolean;
+  lastError?: string;
+}
+
+/** Options of a nack. */
+export interface NackOptions {
+  /** Error text recorded as `lastError`. */
+  error?: string;
+  /** Retry after this (ISO-8601 duration or ms) instead of the exponential backoff. */
+  retryIn?: DurationInput;
+}
+
+/** One claimed message handed to a consumer. Ack or nack it before its lock expires. */
+export interface Delivery {
+  id: string;
+  /** The message body, `id` included. */
+  message: Message & { id: string };
+  /** Claims of the current occurrence so far, this one included (1 on first delivery). */
+  attempt: number;
+  /** Lock token; HTTP consumers send it back with their ack or nack. */
+  token: string;
+  /** Scheduled time of the occurrence being delivered (epoch ms); retries keep it. */
+  at: number;
+  topic: string;
+  /** The webhook URL, for a message stored with one (or with the default callback). */
+  callback?: string;
+  /** When the lock expires (epoch ms). */
+  lockedUntil: number;
+  /** Removes a one-shot message, moves a recurring one to its next occurrence. Throws `lock_lost`, `not_found`. */
+  ack(): Promise<void>;
+  /** Unlocks the message and makes it due again after `retryIn` or the backoff. Throws as `ack`. */
+  nack(options?: NackOptions): Promise<void>;
+  /** Deletes the message for good, recurring or not (a webhook answered 410 Gone). Throws as `ack`. */
+  remove(): Promise<void>;
+}
+
+/** Which due messages a listener or a claim takes: a topic's, or the webhook messages. */
+export interface ConsumeOptions {
+  /** Topic to consume. @default "default" */
+  topic?: string;
+  /** Consume the messages that have a callback (webhooks) instead of a topic. */
+  webhooks?: boolean;
+}
+
+/** Options of `listen()`. */
+export interface ListenOptions extends ConsumeOptions {
+  /** Most deliveries held unacked at once; claiming pauses at this many. @default 1000 */
+  prefetch?: number;
+}
+
+/** A stream of deliveries. Breaking out of `for await` stops it like `stop()`. */
+export interface Listener extends AsyncIterable<Delivery> {
+  /** Stops claiming and releases every delivery not yet acked or nacked (due again at once). */
+  stop(): Promise<void>;
+}
+
+/** Result of one item of a batch ack. */
+export interface AckOutcome {
+  id: string;
+  result: SettleResult;
+}
+
+/**
+ * The engine: scheduling, locks, acks and retries over any {@link Store}. Every method that takes
+ * input checks it first and throws `invalid_request` (naming the field) before touching the store.
+ */
+export interface Pitstop {
+  /** Name of the store in use (`"memory"`, `"mongodb"`). */
+  readonly storeName: string;
+  /** The engine's clock, in epoch ms. */
+  now(): number;
+  /**
+   * `store(msg, at)`: emit once at `at` (default now). `store(msg, start, end, interval)`: emit at
+   * `start + k × interval` until `end` (inclusive; `null` for no end). The original pitstop's API,
+   * an alias of {@link Pitstop.schedule}. Storing an existing id replaces that message, its
+   * schedule and any lock on it.
+   */
+  store(message: Message, at?: TimeInput, end?: TimeInput | null, interval?: DurationInput): Promise<Scheduled>;
+  /** Stores (or replaces) a message with everything it can have: topic, callback, schedule. */
+  schedule(input: ScheduleInput): Promise<Scheduled>;
+  /** Deletes the message whatever its state; true if it existed. */
+  remove(id: string): Promise<boolean>;
+  /** The stored message with its schedule and state, or undefined. */
+  get(id: string): Promise<MessageView | undefined>;
+  /** Deliveries of due messages on a topic (or of webhook messages), as they fall due. */
+  listen(options?: ListenOptions): Listener;
+  /** Claims up to `limit` due messages right now, outside any listener (pull consumers, cron ticks). */
+  claim(options: ConsumeOptions & { limit: number }): Promise<Delivery[]>;
+  /** Acks by id and lock token. Throws `not_found` or `lock_lost`. */
+  ack(id: string, token: string): Promise<void>;
+  /** Nacks by id and lock token. Throws `invalid_request` (bad `retryIn`), `not_found` or `lock_lost`. */
+  nack(id: string, token: string, options?: NackOptions): Promise<void>;
+  /** Acks many at once (one store round trip where the store allows); reports each item, never throws per item. */
+  ackMany(items: { id: string; token: string }[]): Promise<AckOutcome[]>;
+  /** Stops every listener (releasing what they hold) and disposes the store. */
+  close(): Promise<void>;
+}

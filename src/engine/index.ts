@@ -1,0 +1,17 @@
+/** The engine's public surface: what the HTTP app, the webhook runner and the runtimes may use. */
+export { createEngine } from "./pitstop.ts";
+export type {
+  AckOutcome,
+  ConsumeOptions,
+  Delivery,
+  EngineOptions,
+  Listener,
+  ListenOptions,
+  MessageView,
+  NackOptions,
+  Pitstop,
+  ScheduleInput,
+  Scheduled,
+} from "./api.ts";
+export { checkCount, checkHttpUrl, checkMessage, checkName, messageProblem, nameProblem } from "./checks.ts";
+export { systemClock, type Clock } from "./clock.ts";

@@ -1,0 +1,81 @@
+import { Hono } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
+import type { Pitstop } from "../engine/index.ts";
+import { PitstopError } from "../errors.ts";
+import { jsonBody } from "./body.ts";
+import { errorResponse, onError } from "./errors.ts";
+import { ackBody, batchAckBody, eventsQuery, idParam, nackBody, storeBody, valid } from "./schemas.ts";
+import { eventStream } from "./sse.ts";
+
+/** Options of the HTTP app. */
+export interface AppOptions {
+  /**
+   * When set, every route but `/health` requires `Authorization: Bearer <token>` (compared in
+   * constant time). A token is made of `A-Z a-z 0-9 . _ ~ + / -`, optionally ending in `=`.
+   */
+  token?: string;
+  /** Largest request body in bytes. @default 1048576 (1 MiB) */
+  maxBodyBytes?: number;
+  /** SSE heartbeat interval in ms. @default 15000 */
+  heartbeatMs?: number;
+}
+
+const notFound = (id: string) => new PitstopError("not_found", `No message with id "${id}".`);
+
+/** The pitstop HTTP API over an engine. Runtime-neutral: only Web-standard APIs. */
+export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
+  const app = new Hono();
+  const body = jsonBody(options.maxBodyBytes ?? 1024 * 1024);
+
+  app.onError(onError);
+  app.notFound((c) => c.json({ error: "not_found", message: `No route ${c.req.method} ${c.req.path}.` }, 404));
+
+  app.get("/health", (c) => c.json({ ok: true, store: pitstop.storeName }));
+
+  if (options.token !== undefined) {
+    const unauthorized = { message: (c: Parameters<typeof errorResponse>[0]) => errorResponse(c, new PitstopError("unauthorized", "Send Authorization: Bearer <token> with the configured PITSTOP_TOKEN.")) };
+    app.use("*", bearerAuth({ token: options.token, noAuthenticationHeader: unauthorized, invalidAuthenticationHeader: unauthorized, invalidToken: unauthorized }));
+  }
+
+  app.post("/messages", body, valid("json", storeBody), async (c) => {
+    const { replaced, ...scheduled } = await pitstop.schedule(c.req.valid("json"));
+    return c.json(scheduled, replaced ? 200 : 201);
+  });
+
+  app.get("/messages/:id", valid("param", idParam), async (c) => {
+    const { id } = c.req.valid("param");
+    const view = await pitstop.get(id);
+    if (!view) throw notFound(id);
+    return c.json(view);
+  });
+
+  app.delete("/messages/:id", valid("param", idParam), async (c) => {
+    const { id } = c.req.valid("param");
+    if (!(await pitstop.remove(id))) throw notFound(id);
+    return c.body(null, 204);
+  });
+
+  app.post("/messages/:id/ack", valid("param", idParam), body, valid("json", ackBody), async (c) => {
+    await pitstop.ack(c.req.valid("param").id, c.req.valid("json").token);
+    return c.body(null, 204);
+  });
+
+  app.post("/messages/:id/nack", valid("param", idParam), body, valid("json", nackBody), async (c) => {
+    const { token, ...nack } = c.req.valid("json");
+    await pitstop.nack(c.req.valid("param").id, token, nack);
+    return c.body(null, 204);
+  });
+
+  app.post("/acks", body, valid("json", batchAckBody), async (c) => {
+    const outcomes = await pitstop.ackMany(c.req.valid("json").acks);
+    const failed = outcomes.filter((o) => o.result !== "ok").map((o) => ({ id: o.id, error: o.result }));
+    return c.json({ acked: outcomes.length - failed.length, failed });
+  });
+
+  app.get("/events", valid("query", eventsQuery), (c) => {
+    const { topic, prefetch } = c.req.valid("query");
+    return eventStream(c, pitstop, { topic, prefetch, heartbeatMs: options.heartbeatMs ?? 15_000 });
+  });
+
+  return app;
+}

@@ -1,0 +1,66 @@
+import { zValidator } from "@hono/zod-validator";
+import type { ValidationTargets } from "hono";
+import * as z from "zod";
+import { messageProblem, nameProblem } from "../engine/index.ts";
+import { PitstopError } from "../errors.ts";
+import type { Message } from "../types.ts";
+
+/** An id or topic, by the engine's rule. */
+export const name = (field: string) =>
+  z.string({ error: `${field} must be a string` }).superRefine((value, ctx) => {
+    const problem = nameProblem(value, field);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+
+/** A message: any JSON object with an optional valid `id`, by the engine's rule. */
+const message = z.custom<Message>().superRefine((value, ctx) => {
+  const problem = messageProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem.message, path: problem.path.slice(1) });
+});
+
+const time = z.union([z.string(), z.number()], { error: "must be an ISO-8601 timestamp or epoch milliseconds" });
+const duration = z.union([z.string(), z.number()], { error: "must be an ISO-8601 duration or milliseconds" });
+const token = z.string().min(1).max(256);
+
+/** `POST /messages` */
+export const storeBody = z.strictObject({
+  message,
+  at: time.optional(),
+  interval: duration.optional(),
+  end: time.optional(),
+  topic: name("topic").optional(),
+  callback: z.string().max(2048).optional(),
+});
+
+/** `POST /messages/:id/ack` */
+export const ackBody = z.strictObject({ token });
+
+/** `POST /messages/:id/nack` */
+export const nackBody = z.strictObject({ token, error: z.string().max(4096).optional(), retryIn: duration.optional() });
+
+/** `POST /acks`: many acks in one request. */
+export const batchAckBody = z.strictObject({
+  acks: z.array(z.strictObject({ id: name("id"), token })).min(1).max(10_000),
+});
+
+/** `/messages/:id` */
+export const idParam = z.object({ id: name("id") });
+
+/** `GET /events` */
+export const eventsQuery = z.object({
+  topic: name("topic").default("default"),
+  prefetch: z.coerce.number().int().min(1).max(100_000).optional(),
+});
+
+/** The `invalid_request` error listing every issue of a failed parse. */
+export function invalidRequest(error: { issues: z.core.$ZodIssue[] }): PitstopError {
+  const issues = error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message }));
+  const summary = issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
+  return new PitstopError("invalid_request", `Invalid request: ${summary}`, { issues });
+}
+
+/** Validates one part of the request with `schema`; a failure is thrown as `invalid_request`. */
+export const valid = <T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) =>
+  zValidator(target, schema, (result) => {
+    if (!result.success) throw invalidRequest(result.error);
+  });

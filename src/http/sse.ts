@@ -1,0 +1,46 @@
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { Pitstop } from "../engine/index.ts";
+import { formatTime } from "../schedule.ts";
+
+/** Options of an SSE delivery stream. */
+export interface EventStreamOptions {
+  topic: string;
+  /** Most unacked deliveries on this connection. */
+  prefetch?: number;
+  /** Comment frame interval that keeps proxies from closing an idle stream. */
+  heartbeatMs: number;
+}
+
+/**
+ * A `text/event-stream` response: one `message` event per delivery, with the message id as the
+ * event id and `{"id","message","attempt","token","at"}` as data. When the client goes away,
+ * everything it was sent but did not ack is released at once. A store error ends the stream (so
+ * the client reconnects) instead of leaving it open and silent.
+ */
+export function eventStream(c: Context, pitstop: Pitstop, options: EventStreamOptions): Response {
+  c.header("x-accel-buffering", "no");
+  const signal = c.req.raw.signal;
+  return streamSSE(c, async (stream) => {
+    const listener = pitstop.listen({ topic: options.topic, prefetch: options.prefetch });
+    const stop = () => {
+      clearInterval(heartbeat);
+      listener.stop().catch((error: unknown) => console.error(`pitstop: releasing the deliveries of a closed stream on topic "${options.topic}":`, error));
+    };
+    // workerd tells of a gone client through the request's signal, Node by cancelling the body.
+    signal.addEventListener("abort", () => stream.abort(), { once: true });
+    stream.onAbort(stop);
+    const heartbeat = setInterval(() => void stream.write(": heartbeat\n\n"), options.heartbeatMs);
+    try {
+      await stream.write(": connected\n\n");
+      for await (const d of listener) {
+        const data = JSON.stringify({ id: d.id, message: d.message, attempt: d.attempt, token: d.token, at: formatTime(d.at) });
+        await stream.writeSSE({ event: "message", id: d.id, data });
+      }
+    } catch (error) {
+      console.error(`pitstop: SSE stream on topic "${options.topic}" ends after an error:`, error);
+    } finally {
+      stop();
+    }
+  });
+}

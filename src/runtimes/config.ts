@@ -1,0 +1,150 @@
+import * as z from "zod";
+import { durationMs, parseDuration } from "../schedule.ts";
+import { decodeSigningSecret } from "../webhook/sign.ts";
+import { checkCallbackUrl } from "../webhook/callback-url.ts";
+
+/** Configuration shared by every runtime, read from environment-like variables. */
+export interface PitstopConfig {
+  /** `PITSTOP_STORE`: `memory` or `mongodb`. @default "memory" */
+  store: "memory" | "mongodb";
+  /** `PITSTOP_LOCK_TIME`, an ISO-8601 duration or ms, normalized. @default "PT15M" */
+  lockTime: string;
+  /** `PITSTOP_LOOP_TIME`, an ISO-8601 duration or ms, normalized. @default "PT1M" */
+  loopTime: string;
+  /** `PITSTOP_TOKEN`: bearer token required by every route but `/health`. */
+  token?: string;
+  /** `PITSTOP_MAX_BODY`: largest request body in bytes. @default 1048576 */
+  maxBodyBytes: number;
+  /**
+   * `PITSTOP_HEARTBEAT`: SSE heartbeat interval in ms. On Workers it also bounds how long a gone
+   * SSE client holds its messages (workerd notices it only when it next writes). @default 15000
+   */
+  heartbeatMs: number;
+  /** `MONGODB_URI`, `PITSTOP_MONGODB_DB`, `PITSTOP_MONGODB_COLLECTION`. */
+  mongodb: { uri?: string; dbName: string; collection: string };
+  /** `PITSTOP_CALLBACK_URL`: webhook URL of messages stored without a callback (trusted, may be private). */
+  callbackUrl?: string;
+  /** `PITSTOP_ALLOW_PRIVATE_CALLBACKS=1`: accept callbacks to loopback, private and metadata hosts. @default false */
+  allowPrivateCallbacks: boolean;
+  /**
+   * Webhook delivery: `PITSTOP_SIGNING_SECRET` (`whsec_…`; without it webhooks go out unsigned),
+   * `PITSTOP_WEBHOOK_TIMEOUT` (duration, default 30 s), `PITSTOP_WEBHOOK_CONCURRENCY` (default 16).
+   */
+  webhook: { signingSecret?: string; timeoutMs: number; concurrency: number };
+}
+
+/** Thrown for a bad variable; its message names the variable and is meant to be printed alone. */
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * One variable: blank counts as unset (then `fallback`), and `parse` turns the text into its
+ * value or throws a reason. The issue says `NAME=value is invalid: reason` (or, with `secret`,
+ * leaves the value out).
+ */
+function variable<T>(key: string, fallback: string | undefined, parse: (raw: string) => T, options: { secret?: boolean } = {}) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx): T | undefined => {
+      const raw = value === undefined || value.trim() === "" ? fallback : value.trim();
+      if (raw === undefined) return undefined;
+      try {
+        return parse(raw);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        ctx.addIssue({ code: "custom", message: `${options.secret ? key : `${key}=${raw}`} is invalid: ${reason}` });
+        return z.NEVER;
+      }
+    });
+}
+
+const duration = (key: string) => (raw: string) => {
+  const parsed = parseDuration(/^\d+$/.test(raw) ? Number(raw) : raw, key);
+  durationMs(parsed, key);
+  return parsed;
+};
+const durationInMs = (key: string) => (raw: string) => durationMs(duration(key)(raw));
+const integer = (min: number, max: number, what: string) => (raw: string) => {
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new Error(what);
+  return Number(raw);
+};
+const flag = (raw: string) => {
+  const value = raw.toLowerCase();
+  if (["1", "true", "yes"].includes(value)) return true;
+  if (["0", "false", "no"].includes(value)) return false;
+  throw new Error("use 1 or 0");
+};
+const oneOf = <T extends string>(...values: T[]) => (raw: string) => {
+  if (!(values as string[]).includes(raw)) throw new Error(`use ${values.map((v) => `"${v}"`).join(" or ")}`);
+  return raw as T;
+};
+const text = (raw: string) => raw;
+
+/** The environment as a zod schema: each variable parsed, defaulted and named in its error. */
+const envSchema = z
+  .object({
+    PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb")),
+    PITSTOP_LOCK_TIME: variable("PITSTOP_LOCK_TIME", "PT15M", duration("PITSTOP_LOCK_TIME")),
+    PITSTOP_LOOP_TIME: variable("PITSTOP_LOOP_TIME", "PT1M", duration("PITSTOP_LOOP_TIME")),
+    PITSTOP_TOKEN: variable("PITSTOP_TOKEN", undefined, (raw) => {
+      // What an Authorization: Bearer header can carry (RFC 6750's token68).
+      if (!/^[A-Za-z0-9._~+/-]+=*$/.test(raw)) throw new Error("use letters, digits and . _ ~ + / - (optionally ending in =)");
+      return raw;
+    }, { secret: true }),
+    PITSTOP_MAX_BODY: variable("PITSTOP_MAX_BODY", "1048576", integer(1, 2 ** 31, "use a positive number of bytes")),
+    PITSTOP_HEARTBEAT: variable("PITSTOP_HEARTBEAT", "PT15S", durationInMs("PITSTOP_HEARTBEAT")),
+    MONGODB_URI: variable("MONGODB_URI", undefined, text),
+    PITSTOP_MONGODB_DB: variable("PITSTOP_MONGODB_DB", "pitstop", text),
+    PITSTOP_MONGODB_COLLECTION: variable("PITSTOP_MONGODB_COLLECTION", "messages", text),
+    PITSTOP_CALLBACK_URL: variable("PITSTOP_CALLBACK_URL", undefined, (raw) => checkCallbackUrl(raw, { allowPrivate: true })),
+    PITSTOP_ALLOW_PRIVATE_CALLBACKS: variable("PITSTOP_ALLOW_PRIVATE_CALLBACKS", "0", flag),
+    PITSTOP_SIGNING_SECRET: variable("PITSTOP_SIGNING_SECRET", undefined, (raw) => decodeSigningSecret(raw) && raw, { secret: true }),
+    PITSTOP_WEBHOOK_TIMEOUT: variable("PITSTOP_WEBHOOK_TIMEOUT", "PT30S", durationInMs("PITSTOP_WEBHOOK_TIMEOUT")),
+    PITSTOP_WEBHOOK_CONCURRENCY: variable("PITSTOP_WEBHOOK_CONCURRENCY", "16", integer(1, 1000, "use a number from 1 to 1000")),
+  })
+  .superRefine((env, ctx) => {
+    if (env.PITSTOP_STORE === "mongodb" && env.MONGODB_URI === undefined) {
+      ctx.addIssue({ code: "custom", message: "MONGODB_URI is required when PITSTOP_STORE=mongodb" });
+    }
+  });
+
+/** Parses `env` with `schema`, or throws a {@link ConfigError} with the first issue's line. */
+function parseEnv<T>(schema: z.ZodType<T>, env: Env): T {
+  const result = schema.safeParse(env);
+  if (!result.success) throw new ConfigError(result.error.issues[0].message);
+  return result.data;
+}
+
+/** Reads the configuration from a plain object of variables (process.env, Deno.env, Workers vars). */
+export function readConfig(env: Env): PitstopConfig {
+  const e = parseEnv(envSchema, env);
+  return {
+    store: e.PITSTOP_STORE!,
+    lockTime: e.PITSTOP_LOCK_TIME!,
+    loopTime: e.PITSTOP_LOOP_TIME!,
+    token: e.PITSTOP_TOKEN,
+    maxBodyBytes: e.PITSTOP_MAX_BODY!,
+    heartbeatMs: e.PITSTOP_HEARTBEAT!,
+    mongodb: { uri: e.MONGODB_URI, dbName: e.PITSTOP_MONGODB_DB!, collection: e.PITSTOP_MONGODB_COLLECTION! },
+    ...(e.PITSTOP_CALLBACK_URL !== undefined && { callbackUrl: e.PITSTOP_CALLBACK_URL }),
+    allowPrivateCallbacks: e.PITSTOP_ALLOW_PRIVATE_CALLBACKS!,
+    webhook: {
+      ...(e.PITSTOP_SIGNING_SECRET !== undefined && { signingSecret: e.PITSTOP_SIGNING_SECRET }),
+      timeoutMs: e.PITSTOP_WEBHOOK_TIMEOUT!,
+      concurrency: e.PITSTOP_WEBHOOK_CONCURRENCY!,
+    },
+  };
+}
+
+const addressSchema = z.object({
+  PORT: variable("PORT", "8787", integer(0, 65535, "use a port number")),
+  HOST: variable("HOST", "127.0.0.1", text),
+});
+
+/** `PORT` (default 8787) and `HOST` (default 127.0.0.1) of the runtimes that listen themselves. */
+export function listenAddress(env: Env): { port: number; host: string } {
+  const e = parseEnv(addressSchema, env);
+  return { port: e.PORT!, host: e.HOST! };
+}
