@@ -1,79 +1,51 @@
+import ipaddr from "ipaddr.js";
 import { invalid } from "../errors.ts";
 
 /** Options of {@link checkCallbackUrl}. */
 export interface CallbackPolicy {
-  /** Accept loopback, private, link-local and metadata hosts (local development, tests). @default false */
+  /** Accept loopback, private, link-local, special-purpose and metadata hosts (local development, tests). @default false */
   allowPrivate?: boolean;
 }
 
-/** Refused IPv4 ranges as [network, prefix length]. */
-const PRIVATE_V4: [string, number][] = [
-  ["0.0.0.0", 8], // "this network"
-  ["10.0.0.0", 8],
-  ["100.64.0.0", 10], // carrier-grade NAT (also Alibaba's metadata 100.100.100.200)
-  ["127.0.0.0", 8],
-  ["169.254.0.0", 16], // link-local, AWS/GCP/Azure metadata 169.254.169.254
-  ["172.16.0.0", 12],
-  ["192.168.0.0", 16],
-];
-const PRIVATE_NAMES = new Set(["localhost", "metadata.google.internal", "metadata"]);
+/** Names of this machine and of cloud metadata services (GCP, AWS), compared without a trailing dot. */
+const PRIVATE_NAMES = new Set(["localhost", "metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"]);
+/** IANA's global unicast space: every IPv6 address outside it is special-purpose or unallocated. */
+const GLOBAL_UNICAST_V6 = ipaddr.IPv6.parseCIDR("2000::/3");
 
-const v4Number = (dotted: string) => dotted.split(".").reduce((n, part) => n * 256 + Number(part), 0);
-const V4_RANGES = PRIVATE_V4.map(([network, bits]) => ({ network: v4Number(network), size: 2 ** (32 - bits) }));
-
-function isPrivateV4(address: number): boolean {
-  return V4_RANGES.some(({ network, size }) => address >= network && address < network + size);
+/**
+ * True for plain global unicast: an IPv4 address in none of ipaddr.js's special ranges, or an
+ * IPv6 address in 2000::/3 and in none of them. IPv6 ranges that embed an IPv4 address (6to4,
+ * Teredo, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, SIIT ::ffff:0:0:0/96, the deprecated
+ * IPv4-compatible ::/96) are refused whatever address they embed: a relay or translator may
+ * deliver them to a private host. IPv4-mapped ::ffff:0:0/96 is no tunnel but the IPv4 address
+ * itself, so it is judged as that address.
+ */
+function isGlobalUnicast(address: ipaddr.IPv4 | ipaddr.IPv6): boolean {
+  if (address.range() !== "unicast") return false;
+  return address instanceof ipaddr.IPv4 || address.match(GLOBAL_UNICAST_V6);
 }
 
-/** The eight 16-bit words of an IPv6 address (without brackets), or undefined. */
-function ipv6Words(text: string): number[] | undefined {
-  const halves = text.split("::");
-  if (halves.length > 2) return undefined;
-  const words = (part: string) =>
-    part === ""
-      ? []
-      : part.split(":").flatMap((group) => {
-          if (!group.includes(".")) return [parseInt(group, 16)];
-          const v4 = v4Number(group);
-          return [Math.floor(v4 / 65536), v4 % 65536];
-        });
-  const head = words(halves[0]);
-  const tail = halves.length === 2 ? words(halves[1]) : [];
-  const zeros = halves.length === 2 ? 8 - head.length - tail.length : 0;
-  const all = [...head, ...Array<number>(Math.max(0, zeros)).fill(0), ...tail];
-  return all.length === 8 && all.every((w) => w >= 0 && w <= 0xffff) ? all : undefined;
-}
-
-function isPrivateV6(w: number[]): boolean {
-  const embeddedV4 = w[6] * 65536 + w[7];
-  const zeroUpTo = (n: number) => w.slice(0, n).every((x) => x === 0);
-  if (zeroUpTo(6)) return isPrivateV4(embeddedV4); // ::, ::1 and IPv4-compatible ::a.b.c.d
-  if (zeroUpTo(5) && w[5] === 0xffff) return isPrivateV4(embeddedV4); // IPv4-mapped ::ffff:a.b.c.d
-  if (w[0] === 0x64 && w[1] === 0xff9b && w.slice(2, 6).every((x) => x === 0)) return isPrivateV4(embeddedV4); // NAT64
-  return (
-    (w[0] & 0xfe00) === 0xfc00 || // unique local fc00::/7, AWS metadata fd00:ec2::254
-    (w[0] & 0xffc0) === 0xfe80 || // link-local fe80::/10
-    (w[0] & 0xffc0) === 0xfec0 // deprecated site-local fec0::/10
-  );
-}
-
-/** True for a host (as `URL.hostname` gives it) that names this machine, a private network or a metadata service. */
+/**
+ * True for a host (as `URL.hostname` gives it; an IPv6 address bracketed or not) that is not a
+ * plain global unicast address, or that names this machine (`localhost`, `*.localhost`) or a
+ * cloud metadata service (`metadata`, `metadata.google.internal`, `instance-data`,
+ * `instance-data.ec2.internal`), in any case and with or without trailing dots.
+ */
 export function isPrivateHost(hostname: string): boolean {
-  const host = hostname.replace(/\.$/, "");
-  if (host.startsWith("[")) {
-    const words = ipv6Words(host.slice(1, -1));
-    return words === undefined || isPrivateV6(words);
-  }
-  // The URL parser already turned every IPv4 spelling (0x7f.1, 2130706433, 127.1) into dotted decimal.
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return isPrivateV4(v4Number(host));
+  const host = hostname.toLowerCase().replace(/\.+$/, "");
+  const literal = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (ipaddr.isValid(literal)) return !isGlobalUnicast(ipaddr.process(literal));
+  if (host.startsWith("[")) return true;
   return PRIVATE_NAMES.has(host) || host.endsWith(".localhost");
 }
 
 /**
  * Checks a callback URL and returns it normalized: an absolute http(s) URL without credentials
- * and, unless `allowPrivate`, whose host is not loopback, private (10/8, 172.16/12, 192.168/16,
- * fc00::/7), link-local, CGNAT, 0.0.0.0/8, `localhost`, `*.localhost`, or a cloud metadata
- * address, IPv4-mapped IPv6 forms included.
+ * and, unless `allowPrivate`, whose host passes {@link isPrivateHost}: loopback, private,
+ * link-local, CGNAT, multicast, broadcast, documentation, benchmarking and other reserved
+ * addresses are refused, as are 6to4, Teredo and NAT64 addresses, `localhost`, `*.localhost` and
+ * cloud metadata names. IPv4 spellings (0x7f.1, 2130706433) reach it already normalized by the
+ * URL parser.
  *
  * Only the literal host is checked, never what a name resolves to (Workers cannot resolve names
  * before a fetch): a public name pointing at a private address passes.
@@ -94,7 +66,7 @@ export function checkCallbackUrl(url: string, policy: CallbackPolicy = {}): stri
   }
   if (!policy.allowPrivate && isPrivateHost(parsed.hostname)) {
     throw invalid(
-      `callback host ${parsed.hostname} is a loopback, private, link-local or metadata address; ` +
+      `callback host ${parsed.hostname} is a loopback, private, link-local, special-purpose or metadata address; ` +
         "such callbacks are refused unless private callbacks are allowed (PITSTOP_ALLOW_PRIVATE_CALLBACKS=1)",
       ["callback"],
     );

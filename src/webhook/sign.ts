@@ -64,7 +64,7 @@ function header(headers: HeadersInput, name: string): string | undefined {
  * For receivers: true when the request carries a valid Standard Webhooks signature of `body`
  * (the raw request body, unparsed) made with `secret`, and its `webhook-timestamp` is within
  * `toleranceSeconds` of `now` (epoch ms). Every space-separated `v1,` signature in the header is
- * tried and compared in constant time; other versions are ignored. Returns false for any missing,
+ * tried and compared in constant time, as canonical base64; other versions are ignored. Returns false for any missing,
  * malformed, stale or wrong header.
  * @throws Error only for a malformed `secret`.
  */
@@ -80,18 +80,14 @@ export async function verifyWebhook(input: {
   if (id === undefined || timestamp === undefined || signatures === undefined || !/^\d+$/.test(timestamp)) return false;
   const nowSeconds = (input.now ?? Date.now()) / 1000;
   if (Math.abs(nowSeconds - Number(timestamp)) > (input.toleranceSeconds ?? 300)) return false;
-  const expected = await hmac(key, id, timestamp, input.body);
+  // Compared as canonical base64 text, as the reference library does: atob would also take a
+  // value without padding, with other trailing bits, or with whitespace inside.
+  const expected = encoder.encode(base64(await hmac(key, id, timestamp, input.body)));
   let valid = false;
   for (const signature of signatures.split(" ")) {
     const [version, value] = signature.split(",", 2);
     if (version !== "v1" || value === undefined) continue;
-    let given: Uint8Array;
-    try {
-      given = Uint8Array.from(atob(value), (c) => c.charCodeAt(0));
-    } catch {
-      continue;
-    }
-    valid ||= timingSafeEqual(given, expected);
+    valid ||= timingSafeEqual(encoder.encode(value), expected);
   }
   return valid;
 }
