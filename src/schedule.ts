@@ -1,3 +1,5 @@
+import { TZDate } from "@date-fns/tz";
+import { addMonths } from "date-fns";
 import { invalid } from "./errors.ts";
 import type { DurationInput, TimeInput } from "./types.ts";
 
@@ -126,14 +128,8 @@ export function addDuration(instant: number, duration: string, times = 1): numbe
   const p = toParts(duration, "duration");
   let result = instant;
   const months = times * (p.years * 12 + p.months);
-  if (months !== 0) {
-    const date = new Date(instant);
-    const total = date.getUTCMonth() + months;
-    const year = date.getUTCFullYear() + Math.floor(total / 12);
-    const month = ((total % 12) + 12) % 12;
-    const day = Math.min(date.getUTCDate(), daysInMonth(year, month));
-    result = utc(year, month, day) + (instant - utc(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
-  }
+  // date-fns clamps the day to the month's end; a UTC TZDate keeps the calendar in UTC.
+  if (months !== 0) result = addMonths(new TZDate(instant, "UTC"), months).getTime();
   result += times * fixedMs(p);
   if (!(Math.abs(result) <= MAX_TIME)) throw invalid("time is out of the supported time range", ["time"]);
   return result;

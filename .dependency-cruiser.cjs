@@ -1,0 +1,72 @@
+/**
+ * Import rules of pitstop's layout (see ../shared/STYLE.md and README "Architecture"): data flows
+ * one way, http → engine → Store contract ← stores, and only runtimes assemble. `npm test` runs
+ * this check first and fails on any violation.
+ */
+const CORE = "^src/(schedule|errors|types)[.]ts$";
+
+module.exports = {
+  forbidden: [
+    {
+      name: "engine-imports-only-core",
+      comment: "The engine knows the rules and nothing else: no store, HTTP, webhook, runtime or package import.",
+      severity: "error",
+      from: { path: "^src/engine/" },
+      to: { pathNot: [`^src/engine/`, CORE] },
+    },
+    {
+      name: "stores-import-types-and-errors",
+      comment: "A store knows only how to persist and claim: it imports the contract types, the error class and its driver.",
+      severity: "error",
+      from: { path: "^src/stores/" },
+      to: { path: "^src/", pathNot: ["^src/types[.]ts$", "^src/errors[.]ts$"] },
+    },
+    {
+      name: "http-uses-the-engine-interface",
+      comment: "The app talks to the engine only through its public surface (src/engine/index.ts).",
+      severity: "error",
+      from: { path: "^src/http/" },
+      to: { path: "^src/", pathNot: ["^src/http/", "^src/engine/index[.]ts$", CORE] },
+    },
+    {
+      name: "webhook-uses-the-engine-interface",
+      comment: "Webhook delivery talks to the engine only through its public surface.",
+      severity: "error",
+      from: { path: "^src/webhook/" },
+      to: { path: "^src/", pathNot: ["^src/webhook/", "^src/engine/index[.]ts$", CORE] },
+    },
+    {
+      name: "core-modules-stay-leaves",
+      comment: "schedule, errors and types are leaves every layer may use; they import no layer.",
+      severity: "error",
+      from: { path: CORE },
+      to: { path: "^src/", pathNot: [CORE] },
+    },
+    {
+      name: "only-runtimes-assemble",
+      comment: "Nothing in src/ but a runtime imports a runtime.",
+      severity: "error",
+      from: { path: "^src/", pathNot: "^src/runtimes/" },
+      to: { path: "^src/runtimes/" },
+    },
+    {
+      name: "web-standards-in-the-core",
+      comment: "node: built-ins only in src/runtimes and src/stores, so the core bundles for workerd unchanged.",
+      severity: "error",
+      from: { path: "^src/", pathNot: ["^src/runtimes/", "^src/stores/"] },
+      to: { dependencyTypes: ["core"] },
+    },
+    {
+      name: "no-circular",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"] },
+  },
+};
