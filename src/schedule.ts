@@ -71,9 +71,9 @@ export function parseDuration(input: DurationInput | unknown, field = "interval"
   return formatDuration(toParts(input, field));
 }
 
-function toParts(input: unknown, field: string): Parts {
+function toParts(input: unknown, field: string, allowZero = false): Parts {
   let parts: Parts | undefined;
-  if (typeof input === "number" && Number.isInteger(input) && input > 0) {
+  if (typeof input === "number" && Number.isInteger(input) && (input > 0 || (allowZero && input === 0))) {
     parts = { years: 0, months: 0, weeks: 0, days: 0, hours: 0, minutes: 0, ms: 0 };
     parts.hours = Math.floor(input / HOUR);
     parts.minutes = Math.floor((input % HOUR) / MINUTE);
@@ -94,7 +94,7 @@ function toParts(input: unknown, field: string): Parts {
     );
   }
   const length = approxMs(parts);
-  if (length === 0) throw invalid(`${field} must be longer than zero`, [field]);
+  if (length === 0 && !allowZero) throw invalid(`${field} must be longer than zero`, [field]);
   if (!(length <= MAX_TIME)) throw invalid(`${field} is too long`, [field]);
   return parts;
 }
@@ -139,6 +139,16 @@ export function addDuration(instant: number, duration: string, times = 1): numbe
 export function isFixedDuration(duration: string): boolean {
   const p = toParts(duration, "duration");
   return p.years === 0 && p.months === 0;
+}
+
+/**
+ * A delay in ms: like a fixed duration, but zero (`0`, `"PT0S"`) is allowed and means now.
+ * @throws PitstopError `invalid_request` naming `field` for malformed ones or years and months.
+ */
+export function delayMs(input: DurationInput | unknown, field: string): number {
+  const p = toParts(input, field, true);
+  if (p.years !== 0 || p.months !== 0) throw invalid(`${field} must not use years or months`, [field]);
+  return fixedMs(p);
 }
 
 /**

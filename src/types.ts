@@ -121,6 +121,8 @@ export interface Store {
   settle(ops: SettleOp[]): Promise<SettleResult[]>;
   /** Smallest `dueAt` in the lane (locked records included), or undefined when it is empty. */
   nextDueAt(lane: string): Promise<number | undefined>;
+  /** Resolves when the store answers (a round trip to a database server); rejects saying why not. */
+  ping?(): Promise<void>;
   /** Releases what the store opened. Safe to call twice. */
   dispose?(): Promise<void>;
 }
