@@ -53,7 +53,7 @@ async function backend(): Promise<Backend> {
   let double: ChildProcess | undefined;
   if (!uri) {
     // The double runs in its own process so its work does not land on the server's event loop.
-    double = spawn(process.execPath, ["--import", "tsx", "test/support/mongo-double.ts"], { env: { ...process.env, PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] });
+    double = spawn(process.execPath, ["--import", "tsx", "tools/mongo-double/main.ts"], { env: { ...process.env, PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] });
     uri = await new Promise<string>((resolve) => double!.stdout!.once("data", (chunk: Buffer) => resolve(chunk.toString().trim())));
     label = "MongoDB test double";
     console.log("NOTE: no MONGODB_URI, so this runs against the project's wire-protocol test double (one JS process,");

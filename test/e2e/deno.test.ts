@@ -2,7 +2,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { verifyWebhook } from "../../src/webhook.ts";
 import { findDeno, runDenoToExit, startDenoServer, type DenoServer } from "../support/deno.ts";
-import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
+import { startMongoDouble, type MongoDouble } from "../../tools/mongo-double/index.ts";
 import { startReceiver, type Receiver } from "../support/receiver.ts";
 import { expectRefusedStart, expectSigtermEndsStreams, listeningLine } from "./runtime-checks.ts";
 import { runScenario } from "./scenario.ts";

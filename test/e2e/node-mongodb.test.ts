@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
+import { startMongoDouble, type MongoDouble } from "../../tools/mongo-double/index.ts";
 import { runNodeServerToExit, startNodeServer, type NodeServer } from "../support/node-server.ts";
 import { openSse } from "../support/sse.ts";
 import { expectRefusedStart, listeningLine } from "./runtime-checks.ts";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { verifyWebhook } from "../../src/webhook.ts";
-import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
+import { startMongoDouble, type MongoDouble } from "../../tools/mongo-double/index.ts";
 import { closedPortUrl, startReceiver, type Receiver } from "../support/receiver.ts";
 import { openSse } from "../support/sse.ts";
 import { bundleWorker, startWorkerd, type WorkerBundle, type WorkerdServer } from "../support/workerd.ts";
