@@ -3,6 +3,7 @@ import { createApp } from "../src/app.ts";
 import { callbackChecker, checkCallbackUrl } from "../src/callback-url.ts";
 import { ConfigError, engineOptions, readConfig } from "../src/config.ts";
 import { createPitstop } from "../src/pitstop.ts";
+import { jsonClient, viaApp } from "./support/http.ts";
 
 const PRIVATE = [
   "http://127.0.0.1:8080/hook",
@@ -71,15 +72,11 @@ describe("callback URL policy", () => {
   });
 
   it("answers 400 invalid_request over HTTP for a private callback", async () => {
-    const app = createApp(createPitstop());
-    const response = await app.request("/messages", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ message: { id: "m" }, callback: "http://127.0.0.1:9/hook" }),
-    });
+    const call = jsonClient("", { transport: viaApp(createApp(createPitstop())) });
+    const response = await call("POST", "/messages", { message: { id: "m" }, callback: "http://127.0.0.1:9/hook" });
     expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({ error: "invalid_request", issues: [{ path: ["callback"] }] });
-    expect((await app.request("/messages/m")).status).toBe(404);
+    expect(response.json).toMatchObject({ error: "invalid_request", issues: [{ path: ["callback"] }] });
+    expect((await call("GET", "/messages/m")).status).toBe(404);
   });
 });
 
