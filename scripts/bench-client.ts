@@ -3,8 +3,9 @@
  * receives them on one SSE stream and acks them. Posts `{ phase: "stored" }` when the stores are
  * done (so the server side can start counting), then the {@link ClientResult}.
  */
-import { Agent, request } from "node:http";
 import { parentPort, workerData } from "node:worker_threads";
+import { jsonClient, viaNodeHttp, type JsonCall } from "../test/support/http.ts";
+import { openSse, type DeliveryFrame } from "../test/support/sse.ts";
 
 export interface ClientWorkload {
   kind: "deferred" | "backlog";
@@ -25,67 +26,19 @@ export interface ClientResult {
   overran?: boolean;
 }
 
-const json = { "content-type": "application/json" };
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-/** POSTs JSON with node:http (lighter than fetch, so the client's own GC pauses stay small). */
-function post(url: string, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", agent, headers: { ...json, "content-length": Buffer.byteLength(body) } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => resolve({ status: res.statusCode!, text }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-interface Frame {
-  id: string;
-  token: string;
-  at: string;
-}
-
-/** A minimal SSE reader: calls `onFrame` with each `message` event's data as it arrives. */
-function subscribe(url: string, onFrame: (frame: Frame) => void): Promise<() => void> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false, headers: { accept: "text/event-stream" } }, (res) => {
-      let buffer = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffer += chunk;
-        let cut: number;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const frame = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const data = frame.indexOf("\ndata: ");
-          if (frame.startsWith("event: message") && data >= 0) onFrame(JSON.parse(frame.slice(data + 7)));
-        }
-      });
-      resolve(() => req.destroy());
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+const transport = viaNodeHttp();
+/** How long the client waits for the next delivery: the first may be due minutes after the stores. */
+const WAIT_MS = 10 * 60_000;
 
 /**
  * Subscribes to `url`, hands each frame to `onFrame` on arrival, and resolves once `count` have
  * arrived with a function that closes the stream: close it only after the acks are in, since a
  * closing stream releases what it has not had acked.
  */
-async function receive(url: string, count: number, onFrame: (frame: Frame) => void): Promise<() => void> {
-  let seen = 0;
-  let arrived = () => {};
-  const all = new Promise<void>((resolve) => (arrived = resolve));
-  const close = await subscribe(url, (frame) => {
-    onFrame(frame);
-    if (++seen === count) arrived();
-  });
-  await all;
-  return close;
+async function receive(url: string, count: number, onFrame: (frame: DeliveryFrame) => void): Promise<() => void> {
+  const sse = await openSse(url, {}, { transport: "node" });
+  for (let seen = 0; seen < count; seen++) onFrame(await sse.nextDelivery(WAIT_MS));
+  return () => sse.close();
 }
 
 /**
@@ -98,7 +51,7 @@ class Acker {
   private inFlight: Promise<void> | undefined;
   private acked = 0;
 
-  constructor(private readonly base: string) {}
+  constructor(private readonly call: JsonCall) {}
 
   ack(id: string, token: string): void {
     this.queued.push({ id, token });
@@ -115,8 +68,7 @@ class Acker {
       const acks = this.queued;
       this.queued = [];
       this.requests++;
-      const response = await post(`${this.base}/acks`, JSON.stringify({ acks }));
-      const result = JSON.parse(response.text) as { acked: number; failed: unknown[] };
+      const result = (await this.call("POST", "/acks", { acks })).json as { acked: number; failed: unknown[] };
       this.acked += result.acked;
       if (result.failed.length) console.error("failed acks", JSON.stringify(result.failed), acks.length);
     }
@@ -125,14 +77,14 @@ class Acker {
 }
 
 /** POSTs bodies with a bounded number in flight; returns messages stored per second. */
-async function storeAll(base: string, bodies: unknown[], inFlight = 32): Promise<number> {
+async function storeAll(call: JsonCall, bodies: unknown[], inFlight = 32): Promise<number> {
   const started = performance.now();
   let next = 0;
   const worker = async () => {
     while (next < bodies.length) {
       const body = bodies[next++];
-      const response = await post(`${base}/messages`, JSON.stringify(body));
-      if (response.status !== 201) throw new Error(`store failed: HTTP ${response.status} ${response.text}`);
+      const response = await call("POST", "/messages", body);
+      if (response.status !== 201) throw new Error(`store failed: HTTP ${response.status} ${JSON.stringify(response.json)}`);
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
@@ -144,12 +96,13 @@ async function deferredRound(base: string, n: number, topic: string, onStored = 
   const windowStart = Date.now() + 2000 + 3 * n;
   const bodies = Array.from({ length: n }, (_, i) => ({ message: { i }, topic, at: windowStart + Math.floor((i * 1000) / n) }));
   const lateness: number[] = [];
-  const acker = new Acker(base);
+  const call = jsonClient(base, { transport });
+  const acker = new Acker(call);
   const received = receive(`${base}/events?topic=${topic}`, n, (d) => {
     lateness.push(Date.now() - Date.parse(d.at));
     acker.ack(d.id, d.token);
   });
-  const storedPerSec = await storeAll(base, bodies);
+  const storedPerSec = await storeAll(call, bodies);
   const overran = Date.now() > windowStart;
   onStored();
   const close = await received;
@@ -167,13 +120,14 @@ async function deferred({ base, n }: ClientWorkload): Promise<ClientResult> {
 }
 
 async function backlog({ base, n }: ClientWorkload): Promise<ClientResult> {
-  const storedPerSec = await storeAll(base, Array.from({ length: n }, (_, i) => ({ message: { i }, topic: "backlog" })));
+  const call = jsonClient(base, { transport });
+  const storedPerSec = await storeAll(call, Array.from({ length: n }, (_, i) => ({ message: { i }, topic: "backlog" })));
   parentPort!.postMessage({ phase: "stored" });
   const started = performance.now();
   let pending: { id: string; token: string }[] = [];
   const posts: Promise<number>[] = [];
   const flush = () => {
-    posts.push(post(`${base}/acks`, JSON.stringify({ acks: pending })).then((r) => (JSON.parse(r.text) as { acked: number }).acked));
+    posts.push(call("POST", "/acks", { acks: pending }).then((r) => (r.json as { acked: number }).acked));
     pending = [];
   };
   const close = await receive(`${base}/events?topic=backlog&prefetch=2000`, n, (d) => {

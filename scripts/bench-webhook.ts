@@ -11,7 +11,7 @@ import { pathToFileURL } from "node:url";
 import { callbackChecker } from "../src/webhook/callback-url.ts";
 import { createPitstop } from "../src/index.ts";
 import { startWebhookLoop } from "../src/index.ts";
-import { Worker } from "node:worker_threads";
+import { tsWorker } from "./ts-worker.ts";
 
 export interface WebhookBenchOptions {
   /** Messages to deliver. @default 2000 */
@@ -33,37 +33,18 @@ export interface WebhookBenchResult {
 const SECRET = `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
 const LEAD_MS = 1000;
 
-/** The receiver, as worker-thread source: answers 204 and reports each arrival's time and `at`. */
-const RECEIVER = `
-const { createServer } = require("node:http");
-const { parentPort } = require("node:worker_threads");
-const server = createServer((req, res) => {
-  let body = "";
-  req.setEncoding("utf8");
-  req.on("data", (chunk) => (body += chunk));
-  req.on("end", () => {
-    const time = Date.now();
-    res.writeHead(204).end();
-    parentPort.postMessage({ time, at: Date.parse(JSON.parse(body).at) });
-  });
-});
-server.listen(0, "127.0.0.1", () => parentPort.postMessage({ port: server.address().port }));
-parentPort.on("message", () => server.close(() => process.exit(0)));
-`;
-
 export async function runWebhookBench(options: WebhookBenchOptions = {}): Promise<WebhookBenchResult> {
   const { count = 2000, windowMs = 1000, concurrency = 16, deadlineMs = 60_000 } = options;
-  const worker = new Worker(RECEIVER, { eval: true });
+  const worker = tsWorker(new URL("./bench-webhook-receiver.ts", import.meta.url));
   const received: { time: number; at: number }[] = [];
   let allArrived = () => {};
   const arrived = new Promise<void>((resolve) => (allArrived = resolve));
-  const port = await new Promise<number>((resolve) =>
-    worker.on("message", (m: { port: number } | { time: number; at: number }) => {
-      if ("port" in m) return resolve(m.port);
+  const callback = await new Promise<string>((resolve) =>
+    worker.on("message", (m: { url: string } | { time: number; at: number }) => {
+      if ("url" in m) return resolve(m.url);
       if (received.push(m) === count) allArrived();
     }),
   );
-  const callback = `http://127.0.0.1:${port}/hook`;
   const checkCallback = callbackChecker({ allowPrivate: true });
   const pitstop = createPitstop({ checkCallback });
   const loop = startWebhookLoop(pitstop, { signingSecret: SECRET, concurrency, checkCallback });

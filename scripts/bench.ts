@@ -18,7 +18,7 @@ import { createApp } from "../src/http/app.ts";
 import { createPitstop } from "../src/index.ts";
 import { memoryStore } from "../src/stores/memory.ts";
 import type { Store } from "../src/types.ts";
-import { Worker } from "node:worker_threads";
+import { tsWorker } from "./ts-worker.ts";
 import type { ClientResult, ClientWorkload } from "./bench-client.ts";
 
 const { values: args } = parseArgs({
@@ -53,7 +53,7 @@ async function backend(): Promise<Backend> {
   let double: ChildProcess | undefined;
   if (!uri) {
     // The double runs in its own process so its work does not land on the server's event loop.
-    double = spawn(process.execPath, ["--import", "tsx", "test/support/mongo-double.ts"], { env: { ...process.env, PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] });
+    double = spawn(process.execPath, ["--import", "tsx", "tools/mongo-double/main.ts"], { env: { ...process.env, PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] });
     uri = await new Promise<string>((resolve) => double!.stdout!.once("data", (chunk: Buffer) => resolve(chunk.toString().trim())));
     label = "MongoDB test double";
     console.log("NOTE: no MONGODB_URI, so this runs against the project's wire-protocol test double (one JS process,");
@@ -95,10 +95,7 @@ async function withServer<T>(store: Store, run: (base: string) => Promise<T>): P
  * loop. Returns its result and the database round trips made after the stores were done.
  */
 function runClient(b: Backend, workload: ClientWorkload): Promise<ClientResult & { roundTrips?: number }> {
-  const client = new URL("./bench-client.ts", import.meta.url).href;
-  // Worker threads do not inherit tsx's loader on Node 20, so the worker registers it first.
-  const boot = `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(client)}); })`;
-  const worker = new Worker(boot, { eval: true, workerData: workload });
+  const worker = tsWorker(new URL("./bench-client.ts", import.meta.url), workload);
   let before = 0;
   return new Promise((resolve, reject) => {
     worker.on("message", (message: { phase: "stored" } | ClientResult) => {

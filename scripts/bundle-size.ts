@@ -7,6 +7,7 @@
  */
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { jsonClient } from "../test/support/http.ts";
 import { bundleWorker, startWorkerd } from "../test/support/workerd.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -32,7 +33,7 @@ let started = performance.now();
 const server = await startWorkerd(bundle, {});
 const readyMs = performance.now() - started;
 started = performance.now();
-await (await fetch(`${server.url}/health`)).text();
+await jsonClient(server.url)("GET", "/health");
 const firstMs = performance.now() - started;
 await server.stop();
 console.log(`workerd start ${readyMs.toFixed(0)} ms, first request ${firstMs.toFixed(0)} ms (local, not Cloudflare's edge)`);

@@ -3,6 +3,7 @@ import { createApp } from "../src/http/app.ts";
 import { createPitstop } from "../src/index.ts";
 import { memoryStore } from "../src/stores/memory.ts";
 import { manualClock } from "./support/clock.ts";
+import { jsonClient, viaApp } from "./support/http.ts";
 
 const T0 = Date.parse("2026-05-01T08:00:00Z");
 
@@ -11,13 +12,8 @@ function setup(options: { token?: string; maxBodyBytes?: number } = {}) {
   const store = memoryStore();
   const pitstop = createPitstop({ store, clock, lockTime: "PT30S" });
   const app = createApp(pitstop, options);
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await app.request(path, { method, headers, body: typeof body === "string" ? body : body === undefined ? undefined : JSON.stringify(body) });
-    const text = await response.text();
-    return { status: response.status, json: text ? JSON.parse(text) : undefined };
-  };
+  const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
+  const call = jsonClient("", { headers, transport: viaApp(app) });
   return { clock, pitstop, app, call, store };
 }
 
@@ -123,14 +119,15 @@ describe("acks over HTTP", () => {
 
 describe("auth", () => {
   it("requires the bearer token on every route but /health", async () => {
-    const { app } = setup({ token: "tok" });
-    expect((await app.request("/health")).status).toBe(200);
+    const { app, call } = setup({ token: "tok" });
+    expect((await jsonClient("", { transport: viaApp(app) })("GET", "/health")).status).toBe(200);
+    const wrong = jsonClient("", { headers: { authorization: "Bearer nope" }, transport: viaApp(app) });
     for (const [method, path] of [["GET", "/messages/a"], ["POST", "/messages"], ["DELETE", "/messages/a"], ["GET", "/events"], ["POST", "/acks"]]) {
-      const response = await app.request(path, { method, headers: { authorization: "Bearer nope" } });
+      const response = await wrong(method, path);
       expect(response.status).toBe(401);
-      expect(await response.json()).toMatchObject({ error: "unauthorized" });
+      expect(response.json).toMatchObject({ error: "unauthorized" });
     }
-    const ok = await app.request("/messages/a", { headers: { authorization: "Bearer tok" } });
+    const ok = await call("GET", "/messages/a");
     expect(ok.status).toBe(404);
   });
 });

@@ -5,6 +5,7 @@ import { assemble } from "../src/runtimes/compose.ts";
 import { ConfigError, readConfig } from "../src/runtimes/config.ts";
 import { memoryStore } from "../src/stores/memory.ts";
 import { callbackChecker, checkCallbackUrl, isPrivateHost } from "../src/webhook/callback-url.ts";
+import { jsonClient, viaApp } from "./support/http.ts";
 
 /** Refused ranges: [range, first address, last address, the public neighbours just outside]. */
 const RANGES: [string, string, string, string[]][] = [
@@ -150,15 +151,11 @@ describe("callback URL policy", () => {
   });
 
   it("answers 400 invalid_request over HTTP for a private callback", async () => {
-    const app = createApp(createPitstop({ checkCallback: callbackChecker() }));
-    const response = await app.request("/messages", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ message: { id: "m" }, callback: "http://[2002:7f00:1::]:9/hook" }),
-    });
+    const call = jsonClient("", { transport: viaApp(createApp(createPitstop({ checkCallback: callbackChecker() }))) });
+    const response = await call("POST", "/messages", { message: { id: "m" }, callback: "http://[2002:7f00:1::]:9/hook" });
     expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({ error: "invalid_request", issues: [{ path: ["callback"] }] });
-    expect((await app.request("/messages/m")).status).toBe(404);
+    expect(response.json).toMatchObject({ error: "invalid_request", issues: [{ path: ["callback"] }] });
+    expect((await call("GET", "/messages/m")).status).toBe(404);
   });
 });
 

@@ -2,7 +2,8 @@ import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { verifyWebhook } from "../../src/index.ts";
 import { findDeno, runDenoToExit, startDenoServer, type DenoServer } from "../support/deno.ts";
-import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
+import { startMongoDouble, type MongoDouble } from "../../tools/mongo-double/index.ts";
+import { jsonClient } from "../support/http.ts";
 import { startReceiver, type Receiver } from "../support/receiver.ts";
 import { expectRefusedStart, expectSigtermEndsStreams, listeningLine } from "./runtime-checks.ts";
 import { runScenario } from "./scenario.ts";
@@ -40,16 +41,13 @@ describe.skipIf(!denoPath)("Deno runtime, started as `npm run start:deno` would"
   }, 60_000);
 
   it("delivers a due webhook message, signed, with its loop", async () => {
-    const response = await fetch(`${server.url}/messages`, {
-      method: "POST",
-      headers: { authorization: "Bearer s3cret", "content-type": "application/json" },
-      body: JSON.stringify({ message: { id: "deno-hook" }, callback: receiver.url() }),
-    });
+    const call = jsonClient(server.url, { headers: { authorization: "Bearer s3cret" } });
+    const response = await call("POST", "/messages", { message: { id: "deno-hook" }, callback: receiver.url() });
     expect(response.status).toBe(201);
     await receiver.waitFor(1);
     expect(JSON.parse(receiver.received[0].body)).toMatchObject({ id: "deno-hook", attempt: 1 });
     expect(await verifyWebhook({ secret, headers: receiver.received[0].headers, body: receiver.received[0].body })).toBe(true);
-    await vi.waitFor(async () => expect((await fetch(`${server.url}/messages/deno-hook`, { headers: { authorization: "Bearer s3cret" } })).status).toBe(404));
+    await vi.waitFor(async () => expect((await call("GET", "/messages/deno-hook")).status).toBe(404));
   });
 
   it("on SIGTERM ends SSE streams and exits 0", async () => {

@@ -1,4 +1,5 @@
 import { expect } from "vitest";
+import { jsonClient } from "../support/http.ts";
 import { openSse, type SseClient } from "../support/sse.ts";
 
 /** What the server under test was started with. */
@@ -18,24 +19,16 @@ export interface ScenarioOptions {
 export async function runScenario(base: string, options: ScenarioOptions): Promise<void> {
   const auth: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
   const topic = `scenario-${crypto.randomUUID().slice(0, 8)}`;
-  const call = async (method: string, path: string, body?: unknown, raw?: string) => {
-    const response = await fetch(base + path, {
-      method,
-      headers: { ...auth, "content-type": "application/json" },
-      body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-    });
-    const text = await response.text();
-    return { status: response.status, json: text ? JSON.parse(text) : undefined };
-  };
+  const call = jsonClient(base, { headers: auth });
   const schedule = (body: Record<string, unknown>) => call("POST", "/messages", { topic, ...body });
   const ack = (id: string, token: string) => call("POST", `/messages/${encodeURIComponent(id)}/ack`, { token });
 
   expect(await call("GET", "/health")).toEqual({ status: 200, json: { ok: true, store: options.store ?? "memory" } });
   if (options.token) {
-    const denied = await fetch(`${base}/messages/x`);
+    const denied = await jsonClient(base)("GET", "/messages/x");
     expect(denied.status).toBe(401);
-    expect(await denied.json()).toMatchObject({ error: "unauthorized" });
-    const wrong = await fetch(`${base}/messages/x`, { headers: { authorization: "Bearer wrong" } });
+    expect(denied.json).toMatchObject({ error: "unauthorized" });
+    const wrong = await jsonClient(base, { headers: { authorization: "Bearer wrong" } })("GET", "/messages/x");
     expect(wrong.status).toBe(401);
   }
 
@@ -115,7 +108,7 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
   // Bad input: a clear error, and nothing stored changes.
   await schedule({ message: { id: "keep", v: 1 }, at: Date.now() + 60_000 });
   const bad = [
-    await call("POST", "/messages", undefined, "{not json"),
+    await call("POST", "/messages", "{not json"),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, surprise: true }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, at: "tomorrow" }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, end: Date.now() }),

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { verifyWebhook } from "../../src/index.ts";
-import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
+import { startMongoDouble, type MongoDouble } from "../../tools/mongo-double/index.ts";
+import { jsonClient, type JsonCall } from "../support/http.ts";
 import { closedPortUrl, startReceiver, type Receiver } from "../support/receiver.ts";
 import { openSse } from "../support/sse.ts";
 import { bundleWorker, startWorkerd, type WorkerBundle, type WorkerdServer } from "../support/workerd.ts";
@@ -17,15 +18,7 @@ afterAll(() => bundle?.remove());
 describe("Cloudflare Workers runtime, in workerd", () => {
   let server: WorkerdServer;
   let receiver: Receiver;
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(server.url + path, {
-      method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, json: text ? JSON.parse(text) : undefined };
-  };
+  let call: JsonCall;
 
   beforeAll(async () => {
     receiver = await startReceiver();
@@ -38,6 +31,7 @@ describe("Cloudflare Workers runtime, in workerd", () => {
       PITSTOP_SIGNING_SECRET: secret,
       PITSTOP_ALLOW_PRIVATE_CALLBACKS: "1",
     });
+    call = jsonClient(server.url, { headers: { authorization: `Bearer ${token}` } });
   }, 60_000);
   afterAll(async () => {
     await server?.stop();
@@ -112,6 +106,7 @@ describe("Cloudflare Workers runtime with PITSTOP_STORE=mongodb (real driver in 
   let double: MongoDouble;
   let server: WorkerdServer;
   let receiver: Receiver;
+  let call: JsonCall;
   const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
   beforeAll(async () => {
     [double, receiver] = await Promise.all([startMongoDouble(), startReceiver()]);
@@ -125,6 +120,7 @@ describe("Cloudflare Workers runtime with PITSTOP_STORE=mongodb (real driver in 
       PITSTOP_HEARTBEAT: "PT0.5S",
       PITSTOP_ALLOW_PRIVATE_CALLBACKS: "1",
     });
+    call = jsonClient(server.url);
   }, 60_000);
   afterAll(async () => {
     await server?.stop();
@@ -140,7 +136,7 @@ describe("Cloudflare Workers runtime with PITSTOP_STORE=mongodb (real driver in 
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const closed = () => double.commandCounts().endSessions ?? 0;
     const before = closed();
-    for (let i = 0; i < 3; i++) expect((await fetch(`${server.url}/messages/none`)).status).toBe(404);
+    for (let i = 0; i < 3; i++) expect((await call("GET", "/messages/none")).status).toBe(404);
     await settle();
     expect(closed()).toBe(before + 3);
 
@@ -153,13 +149,13 @@ describe("Cloudflare Workers runtime with PITSTOP_STORE=mongodb (real driver in 
   });
 
   it("scheduled delivers due webhook messages and closes its client", async () => {
-    const response = await fetch(`${server.url}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message: { id: "mongo-hook" }, callback: receiver.url() }) });
+    const response = await call("POST", "/messages", { message: { id: "mongo-hook" }, callback: receiver.url() });
     expect(response.status).toBe(201);
     await settle();
     const closed = double.commandCounts().endSessions ?? 0;
     expect(await server.scheduled()).toMatchObject({ outcome: "ok" });
     expect(receiver.received.map((r) => JSON.parse(r.body).id)).toEqual(["mongo-hook"]);
-    expect((await fetch(`${server.url}/messages/mongo-hook`)).status).toBe(404);
+    expect((await call("GET", "/messages/mongo-hook")).status).toBe(404);
     await settle();
     expect(double.commandCounts().endSessions).toBeGreaterThanOrEqual(closed + 2);
   });
@@ -168,10 +164,11 @@ describe("Cloudflare Workers runtime with PITSTOP_STORE=mongodb (real driver in 
     const unreachable = (await closedPortUrl()).replace(/^http:\/\/([^/]+)\/hook$/, "mongodb://$1/?serverSelectionTimeoutMS=500");
     const down = await startWorkerd(bundle, { PITSTOP_STORE: "mongodb", MONGODB_URI: unreachable });
     try {
-      expect(await (await fetch(`${down.url}/health`)).json()).toEqual({ ok: true, store: "mongodb" });
-      const response = await fetch(`${down.url}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message: { id: "m" } }) });
+      const callDown = jsonClient(down.url);
+      expect((await callDown("GET", "/health")).json).toEqual({ ok: true, store: "mongodb" });
+      const response = await callDown("POST", "/messages", { message: { id: "m" } });
       expect(response.status).toBe(503);
-      expect(await response.json()).toMatchObject({ error: "store_unavailable", message: expect.stringMatching(/^Cannot connect to MongoDB at 127\.0\.0\.1:\d+: /) });
+      expect(response.json).toMatchObject({ error: "store_unavailable", message: expect.stringMatching(/^Cannot connect to MongoDB at 127\.0\.0\.1:\d+: /) });
       expect(await down.scheduled()).toMatchObject({ outcome: "exception" });
     } finally {
       await down.stop();
@@ -183,9 +180,9 @@ describe("Cloudflare Workers runtime configuration", () => {
   it("refuses a broken configuration with a clear 500", async () => {
     const broken = await startWorkerd(bundle, { PITSTOP_LOCK_TIME: "soon" });
     try {
-      const response = await fetch(`${broken.url}/health`);
+      const response = await jsonClient(broken.url)("GET", "/health");
       expect(response.status).toBe(500);
-      expect(await response.json()).toEqual({ error: "invalid_config", message: expect.stringMatching(/^PITSTOP_LOCK_TIME=soon is invalid/) });
+      expect(response.json).toEqual({ error: "invalid_config", message: expect.stringMatching(/^PITSTOP_LOCK_TIME=soon is invalid/) });
     } finally {
       await broken.stop();
     }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createPitstop, type Pitstop } from "../../src/index.ts";
 import { mongoStore } from "../../src/stores/mongodb.ts";
 import type { Store } from "../../src/types.ts";
-import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
+import { startMongoDouble, type MongoDouble } from "../../tools/mongo-double/index.ts";
 
 const lane = "topic:default";
 let double: MongoDouble;

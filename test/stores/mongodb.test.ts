@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createPitstop } from "../../src/index.ts";
 import { connectMongoStore, mongoStore, mongoUri, type MongoStore, type MongoStoreOptions } from "../../src/stores/mongodb.ts";
 import type { SettleOp, StoredMessage } from "../../src/types.ts";
-import { startMongoDouble, type MongoDouble } from "../support/mongo-double.ts";
+import { startMongoDouble, type MongoDouble } from "../../tools/mongo-double/index.ts";
 import { testStore, type StoreFactory } from "./contract.ts";
 
 const T0 = Date.parse("2026-03-01T12:00:00Z");

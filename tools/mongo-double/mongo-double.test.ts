@@ -2,7 +2,7 @@ import { connect } from "node:net";
 import { deserialize, serialize } from "bson";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Db, type Document } from "mongodb";
-import { startMongoDouble, type MongoDouble } from "./mongo-double.ts";
+import { startMongoDouble, type MongoDouble } from "./index.ts";
 
 let double: MongoDouble;
 let client: MongoClient;
