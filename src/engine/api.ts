@@ -1,3 +1,4 @@
+import type { Logger } from "../log.ts";
 import type { Clock } from "./clock.ts";
 import type { DurationInput, Message, SettleResult, Store, TimeInput } from "../types.ts";
 
@@ -18,6 +19,8 @@ export interface EngineOptions {
    * @default only an absolute http(s) URL is required
    */
   checkCallback?: (url: string) => string;
+  /** Where failures an operator should see are written, one line each. @default consoleLogger */
+  log?: Logger;
   /**
    * Callback of messages stored without one, so every message goes out as a webhook. Trusted
    * configuration: only checked to be an http(s) URL, and exempt from `checkCallback`.
@@ -70,7 +73,7 @@ export interface MessageView {
 export interface NackOptions {
   /** Error text recorded as `lastError`. */
   error?: string;
-  /** Retry after this (ISO-8601 duration or ms) instead of the exponential backoff. */
+  /** Retry after this (ISO-8601 duration or ms; `0` or `"PT0S"`: now) instead of the exponential backoff. */
   retryIn?: DurationInput;
 }
 
@@ -156,6 +159,11 @@ export interface Pitstop {
   nack(id: string, token: string, options?: NackOptions): Promise<void>;
   /** Acks many at once (one store round trip where the store allows); reports each item, never throws per item. */
   ackMany(items: { id: string; token: string }[]): Promise<AckOutcome[]>;
+  /** Whether the store answers now (one round trip to a database server); never throws. */
+  health(): Promise<Health>;
   /** Stops every listener (releasing what they hold) and disposes the store. */
   close(): Promise<void>;
 }
+
+/** What {@link Pitstop.health} found. */
+export type Health = { ok: true; store: string } | { ok: false; store: string; reason: string };

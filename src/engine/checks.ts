@@ -3,10 +3,16 @@ import type { Message } from "../types.ts";
 
 // Control characters (C0, DEL, C1) are refused in ids and topics: they break logs, headers and SSE frames.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// A lone surrogate (half of a UTF-16 pair) is not Unicode text: it cannot be encoded in a URL, a
+// header or UTF-8 without turning into U+FFFD, so two such ids would become one.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Deepest nesting of objects and arrays a message may have. */
+export const MAX_MESSAGE_DEPTH = 64;
 
 /**
  * What is wrong with an id or topic, or undefined when it is fine: a string of 1..256
- * characters without control characters. The one rule behind the engine's checks and the HTTP
+ * characters of well-formed Unicode without control characters, other than `.` and `..`. The one rule behind the engine's checks and the HTTP
  * schemas.
  */
 export function nameProblem(value: unknown, field: string): string | undefined {
@@ -14,6 +20,9 @@ export function nameProblem(value: unknown, field: string): string | undefined {
   if (value.length === 0) return `${field} must not be empty`;
   if (value.length > 256) return `${field} must be at most 256 characters`;
   if (CONTROL.test(value)) return `${field} must not contain control characters`;
+  if (LONE_SURROGATE.test(value)) return `${field} must be well-formed Unicode (it contains a lone surrogate)`;
+  // "." and ".." are path segments URLs resolve away: /messages/.. is not /messages/%2E%2E.
+  if (value === "." || value === "..") return `${field} must not be "." or ".." (they cannot be addressed in a URL path)`;
   return undefined;
 }
 
@@ -24,10 +33,16 @@ export function checkName(value: unknown, field: string): string {
   return value as string;
 }
 
-/** What is wrong with a message (any JSON object with an optional valid `id`), or undefined. */
+/**
+ * What is wrong with a message, or undefined: it must be a JSON object, nested at most
+ * {@link MAX_MESSAGE_DEPTH} levels deep, with an optional valid `id`.
+ */
 export function messageProblem(value: unknown): { path: string[]; message: string } | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { path: ["message"], message: "message must be a JSON object" };
+  }
+  if (depthOf(value, MAX_MESSAGE_DEPTH) > MAX_MESSAGE_DEPTH) {
+    return { path: ["message"], message: `message must not nest objects and arrays more than ${MAX_MESSAGE_DEPTH} levels deep` };
   }
   const id = (value as Message).id;
   if (id !== undefined) {
@@ -35,6 +50,20 @@ export function messageProblem(value: unknown): { path: string[]; message: strin
     if (problem) return { path: ["message", "id"], message: problem };
   }
   return undefined;
+}
+
+/** Nesting depth of a JSON value (an object or array counts 1), counted without recursion up to just past `limit`. */
+function depthOf(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== "object" || node === null) continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(node)) if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 /**

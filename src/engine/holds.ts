@@ -51,14 +51,18 @@ export class Holds {
     return this.byOwner.get(owner)?.size ?? 0;
   }
 
-  /** Drops the owner's holds whose lock expired by `now`; returns the earliest remaining expiry. */
-  expire(owner: HoldOwner, now: number): number | undefined {
-    let earliest: number | undefined;
+  /** Drops the owner's holds whose lock expired by `now`; returns them, and the earliest remaining expiry. */
+  expire(owner: HoldOwner, now: number): { expired: StoredMessage[]; firstExpiry?: number } {
+    const expired: StoredMessage[] = [];
+    let firstExpiry: number | undefined;
     for (const [id, record] of this.byOwner.get(owner) ?? []) {
-      if (record.lockedUntil! <= now) this.drop(owner, id);
-      else earliest = Math.min(earliest ?? Infinity, record.lockedUntil!);
+      if (record.lockedUntil! > now) firstExpiry = Math.min(firstExpiry ?? Infinity, record.lockedUntil!);
+      else {
+        this.drop(owner, id);
+        expired.push(record);
+      }
     }
-    return earliest;
+    return { expired, firstExpiry };
   }
 
   /** Ends every hold of `owner` silently and returns the records whose lock is still valid at `now`. */

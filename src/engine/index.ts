@@ -5,6 +5,7 @@ export type {
   ConsumeOptions,
   Delivery,
   EngineOptions,
+  Health,
   Listener,
   ListenOptions,
   MessageView,

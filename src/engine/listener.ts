@@ -1,3 +1,4 @@
+import type { Logger } from "../log.ts";
 import type { StoredMessage } from "../types.ts";
 import type { Delivery, Listener } from "./api.ts";
 import type { Clock } from "./clock.ts";
@@ -23,6 +24,7 @@ export interface ListenerParts {
   holds: Holds;
   /** The delivery handed out for a claimed record (its ack and nack go to the engine). */
   deliveryOf(record: StoredMessage): Delivery;
+  log: Logger;
   /** Called once when the listener has stopped and released what it held. */
   onStop(): void;
 }
@@ -103,7 +105,10 @@ export class LaneListener implements Listener, HoldOwner {
       const generation = this.generation;
       const now = clock.now();
       let wakeAt = now + this.parts.loopTimeMs;
-      const firstExpiry = holds.expire(this, now);
+      const { expired, firstExpiry } = holds.expire(this, now);
+      for (const record of expired) {
+        this.parts.log("warn", `lock on message "${record.id}" (attempt ${record.attempts}) expired without an ack or nack; it is due again`);
+      }
       const room = this.parts.prefetch - holds.count(this);
       if (room > 0) {
         // A claim that came back short took everything due, so unless a wake-up came since,

@@ -1,9 +1,11 @@
 import { PitstopError } from "../errors.ts";
-import { backoffMs, durationMs, nextOccurrenceAfter, parseDuration } from "../schedule.ts";
+import { consoleLogger } from "../log.ts";
+import { backoffMs, delayMs, durationMs, formatTime, nextOccurrenceAfter, parseDuration } from "../schedule.ts";
 import type { SettleAction, SettleResult, StoredMessage } from "../types.ts";
 import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
 import { checkCount, checkHttpUrl, checkName } from "./checks.ts";
 import { systemClock } from "./clock.ts";
+import { guardStore } from "./guarded-store.ts";
 import { Holds } from "./holds.ts";
 import { WEBHOOK_LANE, laneOf } from "./lanes.ts";
 import { LaneListener } from "./listener.ts";
@@ -15,7 +17,8 @@ const MAX_BATCH = 100_000;
 
 /** The engine over `options.store`. See {@link Pitstop}. */
 export function createEngine(options: EngineOptions): Pitstop {
-  const store = options.store;
+  const store = guardStore(options.store);
+  const log = options.log ?? consoleLogger;
   const clock = options.clock ?? systemClock;
   const lockTimeMs = durationMs(parseDuration(options.lockTime ?? "PT15M", "lockTime"), "lockTime");
   const loopTimeMs = durationMs(parseDuration(options.loopTime ?? "PT1M", "loopTime"), "loopTime");
@@ -37,12 +40,22 @@ export function createEngine(options: EngineOptions): Pitstop {
   };
 
   const retryMs = (record: StoredMessage, nack: NackOptions) =>
-    nack.retryIn === undefined ? backoffMs(record.attempts, lockTimeMs) : durationMs(parseDuration(nack.retryIn, "retryIn"), "retryIn");
+    nack.retryIn === undefined ? backoffMs(record.attempts, lockTimeMs) : delayMs(nack.retryIn, "retryIn");
+
+  const nextOccurrence = (record: StoredMessage & { interval: string }): number | undefined => {
+    try {
+      return nextOccurrenceAfter(record.start ?? record.at, record.interval, clock.now());
+    } catch {
+      // Past the last time a Date can hold: the schedule has run out, like one past its end.
+      log("warn", `recurring message "${record.id}" has no occurrence after ${formatTime(record.at)} within the supported time range; it is removed`);
+      return undefined;
+    }
+  };
 
   const ackAction = (record: StoredMessage): SettleAction => {
     if (record.interval === undefined) return { kind: "delete" };
-    const next = nextOccurrenceAfter(record.start ?? record.at, record.interval, clock.now());
-    if (record.end !== undefined && next > record.end) return { kind: "delete" };
+    const next = nextOccurrence(record as StoredMessage & { interval: string });
+    if (next === undefined || (record.end !== undefined && next > record.end)) return { kind: "delete" };
     return { kind: "update", dueAt: next, at: next, attempts: 0, lastError: null };
   };
 
@@ -153,6 +166,7 @@ export function createEngine(options: EngineOptions): Pitstop {
         holds,
         lane: { claim: (limit) => claimLane(lane, limit), nextDueAt: () => store.nextDueAt(lane), release },
         deliveryOf,
+        log,
         onStop: () => listeners.delete(listener),
       });
       listeners.set(listener, lane);
@@ -169,12 +183,21 @@ export function createEngine(options: EngineOptions): Pitstop {
     },
 
     async nack(id, token, nack = {}) {
-      if (nack.retryIn !== undefined) durationMs(parseDuration(nack.retryIn, "retryIn"), "retryIn");
+      if (nack.retryIn !== undefined) delayMs(nack.retryIn, "retryIn");
       throwUnlessOk(id, await settleById(id, token, (record) => nackAction(record, nack)));
     },
 
     async ackMany(items) {
       return Promise.all(items.map(async ({ id, token }) => ({ id, result: await settleById(id, token, ackAction) })));
+    },
+
+    async health() {
+      try {
+        await store.ping!();
+        return { ok: true, store: store.name };
+      } catch (error) {
+        return { ok: false, store: store.name, reason: error instanceof Error ? error.message : String(error) };
+      }
     },
 
     async close() {

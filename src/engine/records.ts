@@ -1,5 +1,5 @@
 import { invalid } from "../errors.ts";
-import { formatTime, parseDuration, parseTime } from "../schedule.ts";
+import { addDuration, formatTime, parseDuration, parseTime } from "../schedule.ts";
 import type { StoredMessage } from "../types.ts";
 import type { MessageView, ScheduleInput, Scheduled } from "./api.ts";
 import { checkMessage, checkName } from "./checks.ts";
@@ -17,6 +17,9 @@ export function recordOf(input: ScheduleInput, now: number, callback: string | u
   const end = input.end === undefined || input.end === null ? undefined : parseTime(input.end, "end");
   if (end !== undefined && interval === undefined) throw invalid("end requires an interval", ["end"]);
   if (end !== undefined && end < at) throw invalid("end must not be before at", ["end"]);
+  if (interval !== undefined && !secondOccurrenceFits(at, interval)) {
+    throw invalid("interval is so long that the next occurrence would be past the supported time range", ["interval"]);
+  }
   const id = message.id ?? crypto.randomUUID();
   return {
     id,
@@ -30,6 +33,16 @@ export function recordOf(input: ScheduleInput, now: number, callback: string | u
     ...(end !== undefined && { end }),
     ...(callback !== undefined && { callback }),
   };
+}
+
+/** False when `at + interval` leaves the range a Date can hold, so no ack could ever move the schedule on. */
+function secondOccurrenceFits(at: number, interval: string): boolean {
+  try {
+    addDuration(at, interval);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The schedule fields both views show. */

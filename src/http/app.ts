@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import type { Pitstop } from "../engine/index.ts";
 import { PitstopError } from "../errors.ts";
+import { consoleLogger, type Logger } from "../log.ts";
 import { jsonBody } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { ackBody, batchAckBody, eventsQuery, idParam, nackBody, storeBody, valid } from "./schemas.ts";
@@ -18,6 +19,8 @@ export interface AppOptions {
   maxBodyBytes?: number;
   /** SSE heartbeat interval in ms. @default 15000 */
   heartbeatMs?: number;
+  /** Where store errors and ended streams are written, one line each. @default consoleLogger */
+  log?: Logger;
 }
 
 const notFound = (id: string) => new PitstopError("not_found", `No message with id "${id}".`);
@@ -26,11 +29,16 @@ const notFound = (id: string) => new PitstopError("not_found", `No message with 
 export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
   const app = new Hono();
   const body = jsonBody(options.maxBodyBytes ?? 1024 * 1024);
+  const log = options.log ?? consoleLogger;
 
-  app.onError(onError);
+  app.onError(onError(log));
   app.notFound((c) => c.json({ error: "not_found", message: `No route ${c.req.method} ${c.req.path}.` }, 404));
 
-  app.get("/health", (c) => c.json({ ok: true, store: pitstop.storeName }));
+  // For load balancers: 503 while the store does not answer.
+  app.get("/health", async (c) => {
+    const health = await pitstop.health();
+    return c.json(health, health.ok ? 200 : 503);
+  });
 
   if (options.token !== undefined) {
     const unauthorized = { message: (c: Parameters<typeof errorResponse>[0]) => errorResponse(c, new PitstopError("unauthorized", "Send Authorization: Bearer <token> with the configured PITSTOP_TOKEN.")) };
@@ -72,9 +80,13 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     return c.json({ acked: outcomes.length - failed.length, failed });
   });
 
+  // Hono answers HEAD with the GET handler and drops the body: for /events that would start a
+  // hidden consumer that claims messages nobody reads. HEAD gets the headers only.
+  app.on("HEAD", "/events", valid("query", eventsQuery), (c) => c.body(null, 200, { "content-type": "text/event-stream", "cache-control": "no-cache" }));
+
   app.get("/events", valid("query", eventsQuery), (c) => {
     const { topic, prefetch } = c.req.valid("query");
-    return eventStream(c, pitstop, { topic, prefetch, heartbeatMs: options.heartbeatMs ?? 15_000 });
+    return eventStream(c, pitstop, { topic, prefetch, heartbeatMs: options.heartbeatMs ?? 15_000, log });
   });
 
   return app;

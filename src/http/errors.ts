@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { PitstopError, type ErrorCode } from "../errors.ts";
+import type { Logger } from "../log.ts";
 
 /** The one place where error codes become HTTP statuses. */
 export const statusOf: Record<ErrorCode, ContentfulStatusCode> = {
@@ -20,10 +21,18 @@ export function errorResponse(c: Context, error: PitstopError): Response {
   return c.json(body, statusOf[error.code]);
 }
 
-/** `app.onError`: pitstop errors as JSON with their status; Hono's own as they are; anything else a logged 500. */
-export function onError(error: Error, c: Context): Response {
-  if (error instanceof PitstopError) return errorResponse(c, error);
-  if (error instanceof HTTPException) return error.getResponse();
-  console.error("pitstop: internal error:", error);
-  return c.json({ error: "internal", message: "Internal error." }, 500);
+/**
+ * `app.onError`: pitstop errors as JSON with their status (a store error also logged); Hono's
+ * own as they are; anything else a logged 500.
+ */
+export function onError(log: Logger) {
+  return (error: Error, c: Context): Response => {
+    if (error instanceof PitstopError) {
+      if (error.code === "store_unavailable") log("error", `${c.req.method} ${c.req.path} answered 503`, error);
+      return errorResponse(c, error);
+    }
+    if (error instanceof HTTPException) return error.getResponse();
+    log("error", `${c.req.method} ${c.req.path} failed with an internal error`, error);
+    return c.json({ error: "internal", message: "Internal error." }, 500);
+  };
 }

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Pitstop } from "../engine/index.ts";
+import type { Logger } from "../log.ts";
 import { formatTime } from "../schedule.ts";
 
 /** Options of an SSE delivery stream. */
@@ -10,6 +11,7 @@ export interface EventStreamOptions {
   prefetch?: number;
   /** Comment frame interval that keeps proxies from closing an idle stream. */
   heartbeatMs: number;
+  log: Logger;
 }
 
 /**
@@ -25,7 +27,7 @@ export function eventStream(c: Context, pitstop: Pitstop, options: EventStreamOp
     const listener = pitstop.listen({ topic: options.topic, prefetch: options.prefetch });
     const stop = () => {
       clearInterval(heartbeat);
-      listener.stop().catch((error: unknown) => console.error(`pitstop: releasing the deliveries of a closed stream on topic "${options.topic}":`, error));
+      listener.stop().catch((error: unknown) => options.log("error", `releasing what a closed stream on topic "${options.topic}" held failed; it is due again when its lock expires`, error));
     };
     // workerd tells of a gone client through the request's signal, Node by cancelling the body.
     signal.addEventListener("abort", () => stream.abort(), { once: true });
@@ -38,7 +40,7 @@ export function eventStream(c: Context, pitstop: Pitstop, options: EventStreamOp
         await stream.writeSSE({ event: "message", id: d.id, data });
       }
     } catch (error) {
-      console.error(`pitstop: SSE stream on topic "${options.topic}" ends after an error:`, error);
+      options.log("error", `SSE stream on topic "${options.topic}" ends after a store error (the client reconnects)`, error);
     } finally {
       stop();
     }

@@ -182,6 +182,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       return lanes.get(lane)?.peek()?.record.dueAt;
     },
 
+    async ping() {},
+
     async dispose() {},
   };
 }

@@ -138,6 +138,11 @@ export function mongoStore(options: MongoStoreOptions = {}): MongoStore {
         return doc?.dueAt;
       }),
 
+    ping: () =>
+      run(async (messages) => {
+        await messages.db.command({ ping: 1 });
+      }),
+
     async dispose() {
       disposed = true;
       await ready?.catch(() => {});

@@ -1,5 +1,6 @@
 import type { Delivery, Pitstop } from "../engine/index.ts";
 import { PitstopError } from "../errors.ts";
+import { consoleLogger, type Logger } from "../log.ts";
 import { formatTime } from "../schedule.ts";
 import { checkCallbackUrl } from "./callback-url.ts";
 import { base64, hmac, importKey } from "./sign.ts";
@@ -14,7 +15,9 @@ export interface WebhookOptions {
   concurrency?: number;
   /** The fetch to call. @default globalThis.fetch */
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
-  /** Told of errors other than a lost lock: a failed ack or nack, a failed claim. @default console.error */
+  /** Where a failed call (one `warn` line each) and a store error (`error`) are written. @default consoleLogger */
+  log?: Logger;
+  /** Told of errors other than a lost lock: a failed ack or nack, a failed claim. @default an `error` line in `log` */
   onError?: (error: unknown, delivery?: Delivery) => void;
   /**
    * Checks a callback URL again before each call (the policy may have changed since the message
@@ -46,7 +49,8 @@ function retryAfterMs(value: string | null, now: number): number | undefined {
   if (value === null) return undefined;
   const text = value.trim();
   const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
-  return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(1, ms));
+  // A date already past means "retry now".
+  return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 }
 
 function fetchFailure(error: unknown): string {
@@ -71,7 +75,8 @@ export function webhookDeliverer(pitstop: Pitstop, options: WebhookOptions = {})
   const timeoutMs = options.timeoutMs ?? 30_000;
   const fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
   const key = options.signingSecret === undefined ? undefined : importKey(options.signingSecret);
-  const onError = options.onError ?? defaultOnError;
+  const log = options.log ?? consoleLogger;
+  const onError = options.onError ?? reportTo(log);
   const checkCallback = options.checkCallback ?? ((url: string) => checkCallbackUrl(url));
 
   const post = async (delivery: Delivery): Promise<Attempt> => {
@@ -102,6 +107,10 @@ export function webhookDeliverer(pitstop: Pitstop, options: WebhookOptions = {})
 
   return async (delivery) => {
     const attempt = await post(delivery).catch((error: unknown): Attempt => ({ outcome: "failed", error: String(error) }));
+    if (attempt.outcome === "failed") {
+      const retry = attempt.retryIn === undefined ? "" : ` (Retry-After: ${attempt.retryIn} ms)`;
+      log("warn", `webhook "${delivery.id}" attempt ${delivery.attempt} failed: ${attempt.error}${retry}`);
+    }
     try {
       if (attempt.outcome === "delivered") await delivery.ack();
       else if (attempt.outcome === "removed") await delivery.remove();
@@ -114,7 +123,8 @@ export function webhookDeliverer(pitstop: Pitstop, options: WebhookOptions = {})
   };
 }
 
-export function defaultOnError(error: unknown, delivery?: Delivery): void {
-  console.error(`pitstop: webhook delivery${delivery ? ` of "${delivery.id}"` : "s"}:`, error);
+/** The default `onError`: one `error` line in `log`. */
+export function reportTo(log: Logger): (error: unknown, delivery?: Delivery) => void {
+  return (error, delivery) => log("error", `webhook delivery${delivery ? ` of "${delivery.id}"` : "s"} failed`, error);
 }
 

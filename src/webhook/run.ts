@@ -1,5 +1,6 @@
 import type { Delivery, Listener, Pitstop } from "../engine/index.ts";
-import { defaultOnError, webhookDeliverer, type WebhookOptions, type WebhookOutcome } from "./deliver.ts";
+import { consoleLogger } from "../log.ts";
+import { reportTo, webhookDeliverer, type WebhookOptions, type WebhookOutcome } from "./deliver.ts";
 
 /** Options of {@link tickWebhooks}. */
 export interface TickOptions extends WebhookOptions {
@@ -68,7 +69,7 @@ export async function tickWebhooks(pitstop: Pitstop, options: TickOptions = {}):
  */
 export function startWebhookLoop(pitstop: Pitstop, options: WebhookOptions & { retryDelayMs?: number } = {}): WebhookLoop {
   const deliver = webhookDeliverer(pitstop, options);
-  const onError = options.onError ?? defaultOnError;
+  const onError = options.onError ?? reportTo(options.log ?? consoleLogger);
   const inFlight = new Set<Promise<void>>();
   let listener: Listener | undefined;
   let stopping = false;
