@@ -117,6 +117,12 @@ export interface ListenOptions extends ConsumeOptions {
 
 /** A stream of deliveries. Breaking out of `for await` stops it like `stop()`. */
 export interface Listener extends AsyncIterable<Delivery> {
+  /**
+   * The deliveries already claimed and waiting to be handed out, taken at once without waiting,
+   * for consumers that write in batches (an SSE stream sends them in one write). Call it between
+   * iterations, not while a `next()` is pending.
+   */
+  ready(): Delivery[];
   /** Stops claiming and releases every delivery not yet acked or nacked (due again at once). */
   stop(): Promise<void>;
 }

@@ -80,6 +80,15 @@ export class LaneListener implements Listener, HoldOwner {
     return this.stopping;
   }
 
+  ready(): Delivery[] {
+    const ready: Delivery[] = [];
+    while (!this.stopped && this.bufferAt < this.buffer.length) {
+      const delivery = this.buffer[this.bufferAt++];
+      if (this.parts.holds.holds(this, delivery.id, delivery.token)) ready.push(delivery);
+    }
+    return ready;
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<Delivery> {
     return {
       next: () => {

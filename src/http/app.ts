@@ -3,7 +3,7 @@ import { bearerAuth } from "hono/bearer-auth";
 import type { Pitstop } from "../engine/index.ts";
 import { PitstopError } from "../errors.ts";
 import { consoleLogger, type Logger } from "../log.ts";
-import { jsonBody } from "./body.ts";
+import { validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { ackBody, batchAckBody, eventsQuery, idParam, nackBody, storeBody, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
@@ -28,7 +28,7 @@ const notFound = (id: string) => new PitstopError("not_found", `No message with 
 /** The pitstop HTTP API over an engine. Runtime-neutral: only Web-standard APIs. */
 export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
   const app = new Hono();
-  const body = jsonBody(options.maxBodyBytes ?? 1024 * 1024);
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const log = options.log ?? consoleLogger;
 
   app.onError(onError(log));
@@ -45,7 +45,7 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     app.use("*", bearerAuth({ token: options.token, noAuthenticationHeader: unauthorized, invalidAuthenticationHeader: unauthorized, invalidToken: unauthorized }));
   }
 
-  app.post("/messages", body, valid("json", storeBody), async (c) => {
+  app.post("/messages", validJson(storeBody, maxBody), async (c) => {
     const { replaced, ...scheduled } = await pitstop.schedule(c.req.valid("json"));
     return c.json(scheduled, replaced ? 200 : 201);
   });
@@ -63,18 +63,18 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     return c.body(null, 204);
   });
 
-  app.post("/messages/:id/ack", valid("param", idParam), body, valid("json", ackBody), async (c) => {
+  app.post("/messages/:id/ack", valid("param", idParam), validJson(ackBody, maxBody), async (c) => {
     await pitstop.ack(c.req.valid("param").id, c.req.valid("json").token);
     return c.body(null, 204);
   });
 
-  app.post("/messages/:id/nack", valid("param", idParam), body, valid("json", nackBody), async (c) => {
+  app.post("/messages/:id/nack", valid("param", idParam), validJson(nackBody, maxBody), async (c) => {
     const { token, ...nack } = c.req.valid("json");
     await pitstop.nack(c.req.valid("param").id, token, nack);
     return c.body(null, 204);
   });
 
-  app.post("/acks", body, valid("json", batchAckBody), async (c) => {
+  app.post("/acks", validJson(batchAckBody, maxBody), async (c) => {
     const outcomes = await pitstop.ackMany(c.req.valid("json").acks);
     const failed = outcomes.filter((o) => o.result !== "ok").map((o) => ({ id: o.id, error: o.result }));
     return c.json({ acked: outcomes.length - failed.length, failed });

@@ -1,4 +1,6 @@
-import type { MiddlewareHandler } from "hono";
+import type { Env, MiddlewareHandler } from "hono";
+import type * as z from "zod";
+import { invalidRequest } from "./schemas.ts";
 import { PitstopError } from "../errors.ts";
 
 const encoder = new TextEncoder();
@@ -49,11 +51,15 @@ async function readText(request: Request, maxBytes: number): Promise<string> {
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 
 /**
- * Reads a JSON body before the route's validator: refuses other media types (415, which also
- * forces browsers into a CORS preflight), bodies over `maxBytes` (413) and malformed JSON (400).
- * The parsed value goes into Hono's body cache, where `zValidator("json", …)` reads it.
+ * The route's JSON body, read and validated in one step; handlers read it with
+ * `c.req.valid("json")`. Refuses other media types (415, which also forces browsers into a CORS
+ * preflight), bodies over `maxBytes` (413), malformed JSON and anything `schema` refuses (400).
+ *
+ * Query and path parameters go through `@hono/zod-validator`; bodies do not, because reading the
+ * body in a middleware of its own and then parsing it with zod's async parse cut the rate of
+ * `POST /messages` by a third (measured in-process and over HTTP).
  */
-export function jsonBody(maxBytes: number): MiddlewareHandler {
+export function validJson<T extends z.ZodType>(schema: T, maxBytes: number): MiddlewareHandler<Env, string, { in: { json: z.input<T> }; out: { json: z.output<T> } }> {
   return async (c, next) => {
     if (!JSON_TYPE.test(c.req.header("content-type") ?? "")) {
       throw new PitstopError("unsupported_media_type", "Send the body as JSON, with content-type: application/json.");
@@ -65,7 +71,9 @@ export function jsonBody(maxBytes: number): MiddlewareHandler {
     } catch {
       throw new PitstopError("invalid_request", "The request body is not valid JSON.");
     }
-    c.req.bodyCache.json = Promise.resolve(value);
+    const result = schema.safeParse(value);
+    if (!result.success) throw invalidRequest(result.error);
+    c.req.addValidatedData("json", result.data as object);
     await next();
   };
 }
