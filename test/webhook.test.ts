@@ -136,6 +136,19 @@ describe("webhook delivery", () => {
     expect(await tick()).toMatchObject({ delivered: 1 });
   });
 
+  it.each([
+    ["a date in the past", new Date(T0 - 3_600_000).toUTCString()],
+    ["zero seconds", "0"],
+  ])("retries at once for a Retry-After of %s", async (_kind, retryAfter) => {
+    answer(503, { "retry-after": retryAfter });
+    await pitstop.schedule({ message: { id: "m" }, callback: receiver.url() });
+    expect(await tick()).toMatchObject({ failed: 1 });
+    expect(await pitstop.get("m")).toMatchObject({ lastError: "HTTP 503", locked: false });
+    answer(200);
+    expect(await tick()).toMatchObject({ delivered: 1 });
+    expect(await pitstop.get("m")).toBeUndefined();
+  });
+
   it("nacks a timeout", async () => {
     receiver.handler = (_r, res) => hanging.push(res);
     await pitstop.schedule({ message: { id: "m" }, callback: receiver.url() });

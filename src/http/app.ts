@@ -80,11 +80,10 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     return c.json({ acked: outcomes.length - failed.length, failed });
   });
 
-  // Hono answers HEAD with the GET handler and drops the body: for /events that would start a
-  // hidden consumer that claims messages nobody reads. HEAD gets the headers only.
-  app.on("HEAD", "/events", valid("query", eventsQuery), (c) => c.body(null, 200, { "content-type": "text/event-stream", "cache-control": "no-cache" }));
-
   app.get("/events", valid("query", eventsQuery), (c) => {
+    // Hono runs the GET handler for HEAD and drops the body: a stream here would be a hidden
+    // consumer claiming messages nobody reads. HEAD gets the headers only.
+    if (c.req.method === "HEAD") return c.body(null, 200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     const { topic, prefetch } = c.req.valid("query");
     return eventStream(c, pitstop, { topic, prefetch, heartbeatMs: options.heartbeatMs ?? 15_000, log });
   });

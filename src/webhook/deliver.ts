@@ -125,6 +125,6 @@ export function webhookDeliverer(pitstop: Pitstop, options: WebhookOptions = {})
 
 /** The default `onError`: one `error` line in `log`. */
 export function reportTo(log: Logger): (error: unknown, delivery?: Delivery) => void {
-  return (error, delivery) => log("error", `webhook delivery${delivery ? ` of "${delivery.id}"` : "s"} failed`, error);
+  return (error, delivery) => log("error", delivery ? `webhook delivery of "${delivery.id}" failed` : "webhook deliveries failed", error);
 }
 

@@ -4,6 +4,7 @@ import { verifyWebhook } from "../../src/index.ts";
 import { findDeno, runDenoToExit, startDenoServer, type DenoServer } from "../support/deno.ts";
 import { startMongoDouble, type MongoDouble } from "../../tools/mongo-double/index.ts";
 import { jsonClient } from "../support/http.ts";
+import { startServerProcess } from "../support/server-process.ts";
 import { startReceiver, type Receiver } from "../support/receiver.ts";
 import { expectRefusedStart, expectSigtermEndsStreams, listeningLine } from "./runtime-checks.ts";
 import { runScenario } from "./scenario.ts";
@@ -53,6 +54,15 @@ describe.skipIf(!denoPath)("Deno runtime, started as `npm run start:deno` would"
   it("on SIGTERM ends SSE streams and exits 0", async () => {
     await expectSigtermEndsStreams(server, "s3cret");
   });
+});
+
+describe.skipIf(!denoPath)("npm run start:deno", () => {
+  it("starts Deno, and a SIGTERM to npm stops Deno too (nothing keeps the port)", async () => {
+    const server = await startServerProcess({ command: "npm", args: ["run", "--silent", "start:deno"], env: { DENO_NO_UPDATE_CHECK: "1" } }, 120_000);
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    expect(await server.stop("SIGTERM")).toBe(0);
+    await vi.waitFor(() => expect(fetch(`${server.url}/health`)).rejects.toThrow(), { timeout: 10_000, interval: 100 });
+  }, 150_000);
 });
 
 describe.skipIf(!denoPath)("Deno runtime on the MongoDB store (real driver → wire-protocol test double)", () => {

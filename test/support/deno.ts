@@ -2,7 +2,8 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { root, runServerToExit, startServerProcess, type ServerCommand, type ServerProcess } from "./server-process.ts";
-const DENO = "deno@2.9.6";
+/** The Deno version and arguments `npm run start:deno` uses (package.json "config"). */
+const { deno: DENO, denoArgs: DENO_ARGS }: { deno: string; denoArgs: string } = JSON.parse(readFileSync(`${root}/package.json`, "utf8")).config;
 
 /**
  * The Deno binary `npx -y deno@2.9.6` runs (fetched from the npm registry on first use), or why
@@ -26,12 +27,9 @@ export async function findDeno(timeoutMs = 170_000): Promise<{ path: string } | 
   }
 }
 
-/** The arguments after `npx -y deno@2.9.6` in `npm run start:deno`, so tests start Deno exactly so. */
+/** The arguments `npm run start:deno` gives Deno, so tests start Deno exactly so. */
 export function startDenoArgs(): string[] {
-  const script: string = JSON.parse(readFileSync(`${root}/package.json`, "utf8")).scripts["start:deno"];
-  const prefix = `npx -y ${DENO} `;
-  if (!script.startsWith(prefix)) throw new Error(`start:deno should start with "${prefix}": ${script}`);
-  return script.slice(prefix.length).split(/\s+/);
+  return DENO_ARGS.split(" ");
 }
 
 /** A pitstop Deno server started as `npm run start:deno` would, on a free port. */

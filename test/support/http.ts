@@ -69,3 +69,20 @@ export function jsonClient(base: string, options: JsonClientOptions = {}): JsonC
     return { status, json: text ? JSON.parse(text) : undefined };
   };
 }
+
+/** Serves a fetch handler (a Hono app) on 127.0.0.1 in this process, for tests that need a socket. */
+export async function serveInProcess(fetch: (request: Request) => Response | Promise<Response>): Promise<{ url: string; close(): Promise<void> }> {
+  const { serve } = await import("@hono/node-server");
+  return new Promise((resolve) => {
+    const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) =>
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            (server as unknown as { closeAllConnections(): void }).closeAllConnections();
+            server.close(() => done());
+          }),
+      }),
+    );
+  });
+}

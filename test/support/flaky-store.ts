@@ -1,0 +1,36 @@
+import type { Store } from "../../src/types.ts";
+
+/** Store methods a {@link FlakyStore} can be told to fail. */
+export type StoreMethod = "put" | "get" | "remove" | "claim" | "settle" | "nextDueAt" | "ping";
+
+/** A store that fails the methods named in `failing` with a plain Error (as a broken driver would). */
+export interface FlakyStore extends Store {
+  failing: Set<StoreMethod>;
+  /** Calls that failed so far. */
+  failures: number;
+}
+
+/** Wraps `inner` so a test can make its methods throw, and stop throwing, at will. */
+export function flakyStore(inner: Store): FlakyStore {
+  const store: FlakyStore = {
+    name: inner.name,
+    failing: new Set(),
+    failures: 0,
+    put: (record) => call("put", () => inner.put(record)),
+    get: (id) => call("get", () => inner.get(id)),
+    remove: (id) => call("remove", () => inner.remove(id)),
+    claim: (request) => call("claim", () => inner.claim(request)),
+    settle: (ops) => call("settle", () => inner.settle(ops)),
+    nextDueAt: (lane) => call("nextDueAt", () => inner.nextDueAt(lane)),
+    ping: () => call("ping", async () => inner.ping?.()),
+    dispose: async () => inner.dispose?.(),
+  };
+  async function call<T>(method: StoreMethod, run: () => Promise<T>): Promise<T> {
+    if (store.failing.has(method)) {
+      store.failures++;
+      throw new Error(`${method}: disk on fire`);
+    }
+    return run();
+  }
+  return store;
+}
