@@ -165,7 +165,7 @@ describe("Cloudflare Workers runtime with PITSTOP_STORE=mongodb (real driver in 
     const down = await startWorkerd(bundle, { PITSTOP_STORE: "mongodb", MONGODB_URI: unreachable });
     try {
       const callDown = jsonClient(down.url);
-      expect((await callDown("GET", "/health")).json).toEqual({ ok: true, store: "mongodb" });
+      expect(await callDown("GET", "/health")).toEqual({ status: 503, json: { ok: false, store: "mongodb", reason: expect.stringMatching(/^Cannot connect to MongoDB at 127\.0\.0\.1:\d+: /) } });
       const response = await callDown("POST", "/messages", { message: { id: "m" } });
       expect(response.status).toBe(503);
       expect(response.json).toMatchObject({ error: "store_unavailable", message: expect.stringMatching(/^Cannot connect to MongoDB at 127\.0\.0\.1:\d+: /) });
