@@ -7,6 +7,7 @@ export const errorCodes = [
   "unauthorized",
   "not_found",
   "lock_lost",
+  "invalid_state",
   "payload_too_large",
   "unsupported_media_type",
   "store_unavailable",

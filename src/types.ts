@@ -43,10 +43,41 @@ export interface StoredMessage {
   attempts: number;
   /** Error text of the last nack of the current occurrence. */
   lastError?: string;
+  /** Most claims of one occurrence before it fails (dead, or a failed occurrence); overrides the topic's. */
+  maxAttempts?: number;
+  /**
+   * When the message went dead (epoch ms). A dead record lives in the lane `dead:<lane>` with
+   * `dueAt = deadAt`, so claims never see it and a store needs no notion of death.
+   */
+  deadAt?: number;
+  /** Occurrences of a recurring message that exhausted their attempts (or got a final nack). */
+  failures?: number;
+  /** The last failed occurrence of a recurring message. */
+  lastFailure?: OccurrenceFailure;
   /** Token of the current lock. */
   lockToken?: string;
   /** When the current lock expires. */
   lockedUntil?: number;
+}
+
+/** A failed occurrence of a recurring message. Times are epoch ms. */
+export interface OccurrenceFailure {
+  /** The occurrence's scheduled time. */
+  at: number;
+  failedAt: number;
+  attempts: number;
+  lastError?: string;
+}
+
+/**
+ * The rules of a topic, as stored. Every field is optional: absent ones take the engine's
+ * defaults. Durations in ms.
+ */
+export interface StoredPolicy {
+  maxAttempts?: number;
+  lockTimeMs?: number;
+  backoff?: { baseMs?: number; factor?: number; maxMs?: number };
+  ordered?: boolean;
 }
 
 /** What a claim asks of a store. */
@@ -75,6 +106,14 @@ export type SettleAction =
       attempts?: number;
       /** New `lastError`; `null` clears it, absent keeps it. */
       lastError?: string | null;
+      /** New lane (a message going dead moves to `dead:<lane>`). */
+      lane?: string;
+      /** New `deadAt`. */
+      deadAt?: number;
+      /** New `failures` count. */
+      failures?: number;
+      /** New `lastFailure`. */
+      lastFailure?: OccurrenceFailure;
     };
 
 /** One settle of a lock held with `token`. */
@@ -121,6 +160,20 @@ export interface Store {
   settle(ops: SettleOp[]): Promise<SettleResult[]>;
   /** Smallest `dueAt` in the lane (locked records included), or undefined when it is empty. */
   nextDueAt(lane: string): Promise<number | undefined>;
+  /** How many records each lane holds, and how many of them are locked at `now` (lanes with none are left out). */
+  countLanes(now: number): Promise<Map<string, { total: number; locked: number }>>;
+  /**
+   * Moves an unlocked record (a dead one, being redriven) to `lane` with a new `dueAt` and
+   * `attempts` 0, clearing `deadAt`. Returns false (and changes nothing) when the record is
+   * absent or not in `from`.
+   */
+  move(id: string, from: string, to: { lane: string; dueAt: number }): Promise<boolean>;
+  /** Every record id of a lane, in `dueAt` order (for redriving or deleting a topic's dead letters). */
+  laneIds(lane: string): Promise<string[]>;
+  /** The stored policy of every topic that has one. */
+  policies(): Promise<Map<string, StoredPolicy>>;
+  /** Stores (replaces) a topic's policy, or deletes it with `undefined`. */
+  setPolicy(topic: string, policy: StoredPolicy | undefined): Promise<void>;
   /** Resolves when the store answers (a round trip to a database server); rejects saying why not. */
   ping?(): Promise<void>;
   /** Releases what the store opened. Safe to call twice. */

@@ -30,6 +30,7 @@ describe("POST /messages", () => {
       at: "2026-05-01T08:00:00.005Z",
       topic: "default",
       attempts: 0,
+      state: "pending",
       locked: false,
     });
   });

@@ -2,6 +2,34 @@ import type { Logger } from "../log.ts";
 import type { Clock } from "./clock.ts";
 import type { DurationInput, Message, SettleResult, Store, TimeInput } from "../types.ts";
 
+/** A topic's rules as the API shows them: every field filled in, durations ISO-8601. */
+export interface TopicPolicy {
+  /** Claims of one occurrence before it fails: dead (one-shot) or a failed occurrence (recurring). */
+  maxAttempts: number;
+  /** How long a delivery of this topic stays locked awaiting its ack. */
+  lockTime: string;
+  /** Nack retry delays: `base × factor^(attempt−1)`, at most `max`. */
+  backoff: { base: string; factor: number; max: string };
+  /** At most one delivery of the topic in flight, in `at` order. */
+  ordered: boolean;
+}
+
+/** What `PUT /topics/:name` and `setPolicy` take: any subset; durations ISO-8601 or ms. */
+export interface PolicyInput {
+  maxAttempts?: number;
+  lockTime?: DurationInput;
+  backoff?: { base?: DurationInput; factor?: number; max?: DurationInput };
+  ordered?: boolean;
+}
+
+/** A topic as `GET /topics/:name` shows it. */
+export interface TopicView {
+  name: string;
+  policy: TopicPolicy;
+  /** Listener messages of the topic by state (webhook messages share one lane and are not counted per topic), and its dead letters. */
+  counts: { pending: number; locked: number; dead: number };
+}
+
 /** Options of the engine. */
 export interface EngineOptions {
   /** Where messages live. */
@@ -41,6 +69,8 @@ export interface ScheduleInput {
   topic?: string;
   /** Deliver by POSTing to this URL instead of to listeners. */
   callback?: string;
+  /** Claims of one occurrence before it fails; overrides the topic's policy. */
+  maxAttempts?: number;
 }
 
 /** Where and when a stored message will be emitted. Times are ISO-8601 UTC strings. */
@@ -65,8 +95,19 @@ export interface MessageView {
   topic: string;
   callback?: string;
   attempts: number;
+  /** `pending` (waiting for its time or a retry), `locked` (delivered, awaiting its ack) or `dead`. */
+  state: "pending" | "locked" | "dead";
+  /** True while `state` is `locked`. */
   locked: boolean;
   lastError?: string;
+  /** The message's own `maxAttempts`, when it overrides the topic's. */
+  maxAttempts?: number;
+  /** When it went dead (ISO-8601). */
+  failedAt?: string;
+  /** Failed occurrences of a recurring message. */
+  failures?: number;
+  /** The last failed occurrence of a recurring message (times ISO-8601). */
+  lastFailure?: { at: string; failedAt: string; attempts: number; lastError?: string };
 }
 
 /** Options of a nack. */
@@ -75,6 +116,8 @@ export interface NackOptions {
   error?: string;
   /** Retry after this (ISO-8601 duration or ms; `0` or `"PT0S"`: now) instead of the exponential backoff. */
   retryIn?: DurationInput;
+  /** The occurrence fails at once, whatever attempts are left: dead, or a failed occurrence when recurring. */
+  final?: boolean;
 }
 
 /** One claimed message handed to a consumer. Ack or nack it before its lock expires. */
@@ -165,6 +208,23 @@ export interface Pitstop {
   nack(id: string, token: string, options?: NackOptions): Promise<void>;
   /** Acks many at once (one store round trip where the store allows); reports each item, never throws per item. */
   ackMany(items: { id: string; token: string }[]): Promise<AckOutcome[]>;
+  /**
+   * Makes a dead message pending again: due at `at` (default now), attempts 0. Throws
+   * `not_found`, or `invalid_state` when it is not dead.
+   */
+  redrive(id: string, at?: TimeInput): Promise<MessageView>;
+  /** A topic with its policy and counts, or undefined when it has neither messages nor a policy. */
+  topic(name: string): Promise<TopicView | undefined>;
+  /** Every topic with messages or a policy, by name. */
+  topics(): Promise<TopicView[]>;
+  /** Sets a topic's policy (fields left out take the defaults); returns the whole policy. */
+  setPolicy(name: string, policy: PolicyInput): Promise<TopicPolicy>;
+  /** Resets a topic's policy to the defaults. */
+  resetPolicy(name: string): Promise<void>;
+  /** Redrives every dead message of a topic; returns how many. */
+  redriveTopic(name: string): Promise<number>;
+  /** Deletes every dead message of a topic; returns how many. */
+  purgeDead(name: string): Promise<number>;
   /** Whether the store answers now (one round trip to a database server); never throws. */
   health(): Promise<Health>;
   /** Stops every listener (releasing what they hold) and disposes the store. */

@@ -25,6 +25,11 @@ export function guardStore(store: Store): Store {
     claim: guard("claim", (request) => store.claim(request)),
     settle: guard("settle", (ops) => store.settle(ops)),
     nextDueAt: guard("nextDueAt", (lane) => store.nextDueAt(lane)),
+    countLanes: guard("countLanes", (now) => store.countLanes(now)),
+    move: guard("move", (id, from, to) => store.move(id, from, to)),
+    laneIds: guard("laneIds", (lane) => store.laneIds(lane)),
+    policies: guard("policies", () => store.policies()),
+    setPolicy: guard("setPolicy", (topic, policy) => store.setPolicy(topic, policy)),
     ping: guard("ping", async () => store.ping?.()),
     dispose: guard("dispose", async () => store.dispose?.()),
   };

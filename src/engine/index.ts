@@ -11,8 +11,12 @@ export type {
   MessageView,
   NackOptions,
   Pitstop,
+  PolicyInput,
+  TopicPolicy,
+  TopicView,
   ScheduleInput,
   Scheduled,
 } from "./api.ts";
 export { checkCount, checkHttpUrl, checkMessage, checkName, messageProblem, nameProblem } from "./checks.ts";
 export { systemClock, type Clock } from "./clock.ts";
+

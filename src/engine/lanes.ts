@@ -18,3 +18,15 @@ export function laneOf(topic: string, callback?: string): string {
   }
   return lane;
 }
+
+/** Where a topic's dead messages (listener and webhook ones alike) wait for a redrive. */
+export function deadLaneOf(topic: string): string {
+  return `dead:${topic}`;
+}
+
+/** The topic of a `topic:<name>` or `dead:<name>` lane; undefined for the webhook lane. */
+export function topicOfLane(lane: string): { topic: string; dead: boolean } | undefined {
+  if (lane.startsWith("topic:")) return { topic: lane.slice(6), dead: false };
+  if (lane.startsWith("dead:")) return { topic: lane.slice(5), dead: true };
+  return undefined;
+}

@@ -1,16 +1,18 @@
 import { PitstopError } from "../errors.ts";
 import { consoleLogger } from "../log.ts";
-import { backoffMs, delayMs, durationMs, formatTime, nextOccurrenceAfter, parseDuration } from "../schedule.ts";
+import { delayMs, durationMs, formatTime, nextOccurrenceAfter, parseDuration } from "../schedule.ts";
 import type { SettleAction, SettleResult, StoredMessage } from "../types.ts";
 import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
 import { checkCount, checkHttpUrl, checkName } from "./checks.ts";
 import { systemClock } from "./clock.ts";
 import { guardStore } from "./guarded-store.ts";
 import { Holds } from "./holds.ts";
-import { WEBHOOK_LANE, laneOf } from "./lanes.ts";
+import { WEBHOOK_LANE, deadLaneOf, laneOf } from "./lanes.ts";
 import { LaneListener } from "./listener.ts";
 import { messageView, recordOf, scheduledView } from "./records.ts";
+import { PolicyCache, backoffDelay, effectivePolicy, type EffectivePolicy } from "./policies.ts";
 import { SettleQueue } from "./settle-queue.ts";
+import { topicOperations } from "./topics.ts";
 
 /** Most deliveries one `claim` or one listener's prefetch may ask for. */
 const MAX_BATCH = 100_000;
@@ -30,6 +32,9 @@ export function createEngine(options: EngineOptions): Pitstop {
   const defaultCallback = options.defaultCallback === undefined ? undefined : checkHttpUrl(options.defaultCallback, "defaultCallback");
   const checkCallbackOption = options.checkCallback ?? ((url: string) => checkHttpUrl(url, "callback"));
   const checkCallback = (url: string) => (url === defaultCallback ? url : checkCallbackOption(url));
+  // Policies set by another process sharing the store are seen within this long.
+  const policies = new PolicyCache(store, () => clock.now(), Math.min(loopTimeMs, 5000));
+  const policyOf = async (topic: string) => effectivePolicy(await policies.get(topic), lockTimeMs);
 
   const laneFor = (consume: ConsumeOptions) =>
     consume.webhooks ? WEBHOOK_LANE : laneOf(checkName(consume.topic ?? "default", "topic"));
@@ -38,9 +43,6 @@ export function createEngine(options: EngineOptions): Pitstop {
   const wake = (lane: string, dueAt?: number) => {
     for (const [listener, listenerLane] of listeners) if (listenerLane === lane) listener.wake(dueAt);
   };
-
-  const retryMs = (record: StoredMessage, nack: NackOptions) =>
-    nack.retryIn === undefined ? backoffMs(record.attempts, lockTimeMs) : delayMs(nack.retryIn, "retryIn");
 
   const nextOccurrence = (record: StoredMessage & { interval: string }): number | undefined => {
     try {
@@ -52,18 +54,45 @@ export function createEngine(options: EngineOptions): Pitstop {
     }
   };
 
-  const ackAction = (record: StoredMessage): SettleAction => {
-    if (record.interval === undefined) return { kind: "delete" };
+  /** Where a recurring message goes after its current occurrence: the next one, or nowhere. */
+  const nextOf = (record: StoredMessage): number | undefined => {
+    if (record.interval === undefined) return undefined;
     const next = nextOccurrence(record as StoredMessage & { interval: string });
-    if (next === undefined || (record.end !== undefined && next > record.end)) return { kind: "delete" };
-    return { kind: "update", dueAt: next, at: next, attempts: 0, lastError: null };
+    return next === undefined || (record.end !== undefined && next > record.end) ? undefined : next;
   };
 
-  const nackAction = (record: StoredMessage, nack: NackOptions): SettleAction => ({
-    kind: "update",
-    dueAt: clock.now() + retryMs(record, nack),
-    lastError: nack.error ?? null,
-  });
+  const ackAction = (record: StoredMessage): SettleAction => {
+    const next = nextOf(record);
+    return next === undefined ? { kind: "delete" } : { kind: "update", dueAt: next, at: next, attempts: 0, lastError: null };
+  };
+
+  /**
+   * The occurrence failed for good (attempts exhausted, or a final nack): a one-shot message goes
+   * dead; a recurring one records the failure and moves on to its next occurrence.
+   */
+  const failAction = (record: StoredMessage, attempts: number, error: string | undefined): SettleAction => {
+    const now = clock.now();
+    const lastError = error ?? record.lastError;
+    if (record.interval === undefined) {
+      log("warn", `message "${record.id}" on topic "${record.topic}" is dead after ${attempts} attempt(s)${lastError ? `: ${lastError}` : ""}`);
+      return { kind: "update", lane: deadLaneOf(record.topic), deadAt: now, dueAt: now, attempts, ...(error !== undefined && { lastError: error }) };
+    }
+    log("warn", `occurrence ${formatTime(record.at)} of recurring message "${record.id}" failed after ${attempts} attempt(s)${lastError ? `: ${lastError}` : ""}`);
+    const failure = { at: record.at, failedAt: now, attempts, ...(lastError !== undefined && { lastError }) };
+    const next = nextOf(record);
+    if (next === undefined) return { kind: "delete" };
+    return { kind: "update", dueAt: next, at: next, attempts: 0, lastError: null, failures: (record.failures ?? 0) + 1, lastFailure: failure };
+  };
+
+  const nackAction = (record: StoredMessage, nack: NackOptions, policy: EffectivePolicy): SettleAction => {
+    if (nack.final || record.attempts >= (record.maxAttempts ?? policy.maxAttempts)) return failAction(record, record.attempts, nack.error);
+    const retryMs = nack.retryIn === undefined ? backoffDelay(policy, record.attempts) : delayMs(nack.retryIn, "retryIn");
+    return { kind: "update", dueAt: clock.now() + retryMs, lastError: nack.error ?? null };
+  };
+
+  /** The action of an ack or nack, with the topic's policy in hand. */
+  const actionFor = async (record: StoredMessage, kind: "ack" | "nack", nack: NackOptions = {}): Promise<SettleAction> =>
+    kind === "ack" ? ackAction(record) : nackAction(record, nack, await policyOf(record.topic));
 
   const settleRecord = async (record: StoredMessage, token: string, action: SettleAction) => {
     const result = await settler.settle({ id: record.id, token, now: clock.now(), action });
@@ -88,15 +117,15 @@ export function createEngine(options: EngineOptions): Pitstop {
     return record;
   };
 
-  const settleById = async (id: string, token: string, action: (record: StoredMessage) => SettleAction) => {
+  const settleById = async (id: string, token: string, action: (record: StoredMessage) => Promise<SettleAction>) => {
     const found = await lockedRecord(id, token);
-    return typeof found === "string" ? found : settleRecord(found, token, action(found));
+    return typeof found === "string" ? found : settleRecord(found, token, await action(found));
   };
 
   const deliveryOf = (record: StoredMessage): Delivery => {
     const token = record.lockToken!;
-    const settle = async (action: () => SettleAction) => {
-      const chosen = action();
+    const settle = async (action: () => SettleAction | Promise<SettleAction>) => {
+      const chosen = await action();
       holds.end(record.id, token);
       throwUnlessOk(record.id, await settleRecord(record, token, chosen));
     };
@@ -110,14 +139,30 @@ export function createEngine(options: EngineOptions): Pitstop {
       callback: record.callback,
       lockedUntil: record.lockedUntil!,
       ack: () => settle(() => ackAction(record)),
-      nack: (nack = {}) => settle(() => nackAction(record, nack)),
+      nack: (nack = {}) => settle(() => actionFor(record, "nack", nack)),
       remove: () => settle(() => ({ kind: "delete" })),
     };
   };
 
-  const claimLane = (lane: string, limit: number) => {
+  /**
+   * Claims for a lane with the lock time of its topic (the engine's for the webhook lane). A
+   * record claimed past its last attempt is one whose last lock expired: it fails here (dead, or
+   * a failed occurrence) instead of being delivered.
+   */
+  const claimLane = async (lane: string, limit: number, topic?: string): Promise<StoredMessage[]> => {
+    const policy = topic === undefined ? undefined : await policyOf(topic);
     const now = clock.now();
-    return store.claim({ lane, now, lockedUntil: now + lockTimeMs, limit, token: crypto.randomUUID() });
+    const claimed = await store.claim({ lane, now, lockedUntil: now + (policy?.lockTimeMs ?? lockTimeMs), limit, token: crypto.randomUUID() });
+    const deliverable: StoredMessage[] = [];
+    const exhausted: StoredMessage[] = [];
+    for (const record of claimed) {
+      const max = record.maxAttempts ?? (policy ?? (await policyOf(record.topic))).maxAttempts;
+      (record.attempts > max ? exhausted : deliverable).push(record);
+    }
+    if (exhausted.length > 0) {
+      await Promise.all(exhausted.map((r) => settleRecord(r, r.lockToken!, failAction(r, r.attempts - 1, r.lastError ?? "its lock expired without an ack or nack"))));
+    }
+    return deliverable;
   };
 
   const release = async (records: StoredMessage[]) => {
@@ -164,7 +209,7 @@ export function createEngine(options: EngineOptions): Pitstop {
         claimBatch,
         prefetch,
         holds,
-        lane: { claim: (limit) => claimLane(lane, limit), nextDueAt: () => store.nextDueAt(lane), release },
+        lane: { claim: (limit) => claimLane(lane, limit, listenOptions.webhooks ? undefined : listenOptions.topic ?? "default"), nextDueAt: () => store.nextDueAt(lane), release },
         deliveryOf,
         log,
         onStop: () => listeners.delete(listener),
@@ -175,21 +220,24 @@ export function createEngine(options: EngineOptions): Pitstop {
 
     async claim(claimOptions) {
       const lane = laneFor(claimOptions);
-      return (await claimLane(lane, checkCount(claimOptions.limit, "limit", MAX_BATCH))).map(deliveryOf);
+      const topic = claimOptions.webhooks ? undefined : claimOptions.topic ?? "default";
+      return (await claimLane(lane, checkCount(claimOptions.limit, "limit", MAX_BATCH), topic)).map(deliveryOf);
     },
 
     async ack(id, token) {
-      throwUnlessOk(id, await settleById(id, token, ackAction));
+      throwUnlessOk(id, await settleById(id, token, async (record) => ackAction(record)));
     },
 
     async nack(id, token, nack = {}) {
       if (nack.retryIn !== undefined) delayMs(nack.retryIn, "retryIn");
-      throwUnlessOk(id, await settleById(id, token, (record) => nackAction(record, nack)));
+      throwUnlessOk(id, await settleById(id, token, (record) => actionFor(record, "nack", nack)));
     },
 
     async ackMany(items) {
-      return Promise.all(items.map(async ({ id, token }) => ({ id, result: await settleById(id, token, ackAction) })));
+      return Promise.all(items.map(async ({ id, token }) => ({ id, result: await settleById(id, token, async (record) => ackAction(record)) })));
     },
+
+    ...topicOperations({ store, policies, lockTimeMs, now: () => clock.now(), wake }),
 
     async health() {
       try {

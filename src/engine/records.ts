@@ -4,6 +4,7 @@ import type { StoredMessage } from "../types.ts";
 import type { MessageView, ScheduleInput, Scheduled } from "./api.ts";
 import { checkMessage, checkName } from "./checks.ts";
 import { laneOf } from "./lanes.ts";
+import { checkMaxAttempts } from "./policies.ts";
 
 /**
  * The record a valid input becomes, with `callback` already checked. Throws `invalid_request`
@@ -20,6 +21,7 @@ export function recordOf(input: ScheduleInput, now: number, callback: string | u
   if (interval !== undefined && !secondOccurrenceFits(at, interval)) {
     throw invalid("interval is so long that the next occurrence would be past the supported time range", ["interval"]);
   }
+  const maxAttempts = input.maxAttempts === undefined ? undefined : checkMaxAttempts(input.maxAttempts, "maxAttempts");
   const id = message.id ?? crypto.randomUUID();
   return {
     id,
@@ -32,6 +34,7 @@ export function recordOf(input: ScheduleInput, now: number, callback: string | u
     ...(interval !== undefined && { start: at, interval }),
     ...(end !== undefined && { end }),
     ...(callback !== undefined && { callback }),
+    ...(maxAttempts !== undefined && { maxAttempts }),
   };
 }
 
@@ -65,12 +68,26 @@ export function scheduledView(record: StoredMessage, replaced: boolean): Schedul
 /** What `get`/`GET /messages/:id` shows of a record at time `now`. */
 export function messageView(record: StoredMessage, now: number): MessageView {
   const { id, ...schedule } = scheduleFields(record);
+  const locked = record.lockedUntil !== undefined && record.lockedUntil > now;
+  const failure = record.lastFailure;
   return {
     id,
     message: record.message,
     ...schedule,
     attempts: record.attempts,
-    locked: record.lockedUntil !== undefined && record.lockedUntil > now,
+    state: record.deadAt !== undefined ? "dead" : locked ? "locked" : "pending",
+    locked,
     ...(record.lastError !== undefined && { lastError: record.lastError }),
+    ...(record.maxAttempts !== undefined && { maxAttempts: record.maxAttempts }),
+    ...(record.deadAt !== undefined && { failedAt: formatTime(record.deadAt) }),
+    ...(record.failures !== undefined && { failures: record.failures }),
+    ...(failure !== undefined && {
+      lastFailure: {
+        at: formatTime(failure.at),
+        failedAt: formatTime(failure.failedAt),
+        attempts: failure.attempts,
+        ...(failure.lastError !== undefined && { lastError: failure.lastError }),
+      },
+    }),
   };
 }

@@ -3,9 +3,9 @@ import { bearerAuth } from "hono/bearer-auth";
 import type { Pitstop } from "../engine/index.ts";
 import { PitstopError } from "../errors.ts";
 import { consoleLogger, type Logger } from "../log.ts";
-import { validJson } from "./body.ts";
+import { parseBody, readJson, validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
-import { ackBody, batchAckBody, eventsQuery, idParam, nackBody, storeBody, valid } from "./schemas.ts";
+import { ackBody, batchAckBody, eventsQuery, idParam, nackBody, policyBody, redriveBody, storeBody, topicParam, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
 
 /** Options of the HTTP app. */
@@ -73,6 +73,35 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     await pitstop.nack(c.req.valid("param").id, token, nack);
     return c.body(null, 204);
   });
+
+  // The body of a redrive is optional: without one the message is due now.
+  app.post("/messages/:id/redrive", valid("param", idParam), async (c) => {
+    const hasBody = Number(c.req.header("content-length") ?? 0) > 0 || c.req.header("transfer-encoding") !== undefined;
+    const { at } = hasBody ? parseBody(redriveBody, await readJson(c.req.raw, maxBody)) : {};
+    return c.json(await pitstop.redrive(c.req.valid("param").id, at));
+  });
+
+  app.get("/topics", async (c) => c.json({ items: await pitstop.topics() }));
+
+  app.get("/topics/:name", valid("param", topicParam), async (c) => {
+    const { name } = c.req.valid("param");
+    const topic = await pitstop.topic(name);
+    if (!topic) throw new PitstopError("not_found", `No topic "${name}" (it has no messages and no policy).`);
+    return c.json(topic);
+  });
+
+  app.put("/topics/:name", valid("param", topicParam), validJson(policyBody, maxBody), async (c) =>
+    c.json(await pitstop.setPolicy(c.req.valid("param").name, c.req.valid("json"))),
+  );
+
+  app.delete("/topics/:name/policy", valid("param", topicParam), async (c) => {
+    await pitstop.resetPolicy(c.req.valid("param").name);
+    return c.body(null, 204);
+  });
+
+  app.post("/topics/:name/redrive", valid("param", topicParam), async (c) => c.json({ redriven: await pitstop.redriveTopic(c.req.valid("param").name) }));
+
+  app.delete("/topics/:name/dead", valid("param", topicParam), async (c) => c.json({ removed: await pitstop.purgeDead(c.req.valid("param").name) }));
 
   app.post("/acks", validJson(batchAckBody, maxBody), async (c) => {
     const outcomes = await pitstop.ackMany(c.req.valid("json").acks);

@@ -61,19 +61,27 @@ const JSON_TYPE = /^application\/json\s*(;|$)/i;
  */
 export function validJson<T extends z.ZodType>(schema: T, maxBytes: number): MiddlewareHandler<Env, string, { in: { json: z.input<T> }; out: { json: z.output<T> } }> {
   return async (c, next) => {
-    if (!JSON_TYPE.test(c.req.header("content-type") ?? "")) {
-      throw new PitstopError("unsupported_media_type", "Send the body as JSON, with content-type: application/json.");
-    }
-    const text = await readText(c.req.raw, maxBytes);
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw new PitstopError("invalid_request", "The request body is not valid JSON.");
-    }
-    const result = schema.safeParse(value);
-    if (!result.success) throw invalidRequest(result.error);
-    c.req.addValidatedData("json", result.data as object);
+    c.req.addValidatedData("json", parseBody(schema, await readJson(c.req.raw, maxBytes)) as object);
     await next();
   };
+}
+
+/** Parses a JSON body with `schema`; a failure is `invalid_request` listing every issue. */
+export function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalidRequest(result.error);
+  return result.data;
+}
+
+/** A JSON request body: 415 for another media type, 413 over `maxBytes`, 400 when malformed. */
+export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+  if (!JSON_TYPE.test(request.headers.get("content-type") ?? "")) {
+    throw new PitstopError("unsupported_media_type", "Send the body as JSON, with content-type: application/json.");
+  }
+  const text = await readText(request, maxBytes);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new PitstopError("invalid_request", "The request body is not valid JSON.");
+  }
 }

@@ -10,6 +10,7 @@ export const statusOf: Record<ErrorCode, ContentfulStatusCode> = {
   unauthorized: 401,
   not_found: 404,
   lock_lost: 409,
+  invalid_state: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   store_unavailable: 503,

@@ -30,13 +30,28 @@ export const storeBody = z.strictObject({
   end: time.optional(),
   topic: name("topic").optional(),
   callback: z.string().max(2048).optional(),
+  maxAttempts: z.number().optional(),
 });
 
 /** `POST /messages/:id/ack` */
 export const ackBody = z.strictObject({ token });
 
 /** `POST /messages/:id/nack` */
-export const nackBody = z.strictObject({ token, error: z.string().max(4096).optional(), retryIn: duration.optional() });
+export const nackBody = z.strictObject({ token, error: z.string().max(4096).optional(), retryIn: duration.optional(), final: z.boolean().optional() });
+
+/** `POST /messages/:id/redrive` */
+export const redriveBody = z.strictObject({ at: time.optional() });
+
+/** `PUT /topics/:name`: checked in full by the engine (one source of the rules). */
+export const policyBody = z.strictObject({
+  maxAttempts: z.number().optional(),
+  lockTime: duration.optional(),
+  backoff: z.strictObject({ base: duration.optional(), factor: z.number().optional(), max: duration.optional() }).optional(),
+  ordered: z.boolean().optional(),
+});
+
+/** `/topics/:name` */
+export const topicParam = z.object({ name: name("topic") });
 
 /** `POST /acks`: many acks in one request. */
 export const batchAckBody = z.strictObject({

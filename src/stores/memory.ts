@@ -1,4 +1,4 @@
-import type { ClaimRequest, SettleOp, SettleResult, Store, StoredMessage } from "../types.ts";
+import type { ClaimRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
 
 /** Options of the embedded store. */
 export interface MemoryStoreOptions {
@@ -27,6 +27,11 @@ class DueHeap {
 
   peek(): Entry | undefined {
     return this.items[0];
+  }
+
+  /** The entries in heap order (not sorted). */
+  entries(): readonly Entry[] {
+    return this.items;
   }
 
   push(entry: Entry): void {
@@ -94,6 +99,7 @@ class DueHeap {
 export function memoryStore(options: MemoryStoreOptions = {}): Store {
   const byId = new Map<string, Entry>();
   const lanes = new Map<string, DueHeap>();
+  const policies = new Map<string, StoredPolicy>();
   let seq = 0;
 
   const heapOf = (lane: string): DueHeap => {
@@ -103,10 +109,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
   };
 
   const unlink = (entry: Entry): void => {
+    leaveLane(entry);
+    byId.delete(entry.record.id);
+  };
+
+  const leaveLane = (entry: Entry): void => {
     const heap = lanes.get(entry.record.lane)!;
     heap.remove(entry);
     if (heap.size === 0) lanes.delete(entry.record.lane);
-    byId.delete(entry.record.id);
+  };
+
+  /** Re-files an entry after its `dueAt` or `lane` changed. */
+  const refile = (entry: Entry, lane: string): void => {
+    if (lane === entry.record.lane) return lanes.get(lane)!.update(entry);
+    leaveLane(entry);
+    entry.record.lane = lane;
+    heapOf(lane).push(entry);
   };
 
   const settleOne = (op: SettleOp): SettleResult => {
@@ -128,7 +146,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     if (action.attempts !== undefined) record.attempts = action.attempts;
     if (action.lastError === null) record.lastError = undefined;
     else if (action.lastError !== undefined) record.lastError = action.lastError;
-    lanes.get(record.lane)!.update(entry);
+    if (action.deadAt !== undefined) record.deadAt = action.deadAt;
+    if (action.failures !== undefined) record.failures = action.failures;
+    if (action.lastFailure !== undefined) record.lastFailure = action.lastFailure;
+    refile(entry, action.lane ?? record.lane);
     return "ok";
   };
 
@@ -180,6 +201,40 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
 
     async nextDueAt(lane) {
       return lanes.get(lane)?.peek()?.record.dueAt;
+    },
+
+    async countLanes(now) {
+      const counts = new Map<string, { total: number; locked: number }>();
+      for (const { record } of byId.values()) {
+        const count = counts.get(record.lane) ?? { total: 0, locked: 0 };
+        count.total++;
+        if (record.lockedUntil !== undefined && record.lockedUntil > now) count.locked++;
+        counts.set(record.lane, count);
+      }
+      return counts;
+    },
+
+    async move(id, from, to) {
+      const entry = byId.get(id);
+      if (!entry || entry.record.lane !== from || entry.record.lockToken !== undefined) return false;
+      entry.record.dueAt = to.dueAt;
+      entry.record.attempts = 0;
+      entry.record.deadAt = undefined;
+      refile(entry, to.lane);
+      return true;
+    },
+
+    async laneIds(lane) {
+      return [...(lanes.get(lane)?.entries() ?? [])].sort((a, b) => a.record.dueAt - b.record.dueAt || a.seq - b.seq).map((e) => e.record.id);
+    },
+
+    async policies() {
+      return new Map([...policies].map(([topic, policy]) => [topic, structuredClone(policy)]));
+    },
+
+    async setPolicy(topic, policy) {
+      if (policy === undefined) policies.delete(topic);
+      else policies.set(topic, structuredClone(policy));
     },
 
     async ping() {},

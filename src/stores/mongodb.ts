@@ -1,6 +1,6 @@
 import type { Collection, Db, Filter, MongoClient, UpdateFilter } from "mongodb";
 import { PitstopError } from "../errors.ts";
-import type { ClaimRequest, SettleOp, SettleResult, Store, StoredMessage } from "../types.ts";
+import type { ClaimRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
 
 /**
  * Options of the MongoDB store. The database is `db` if given, else `client.db(dbName)`, else a
@@ -138,6 +138,38 @@ export function mongoStore(options: MongoStoreOptions = {}): MongoStore {
         return doc?.dueAt;
       }),
 
+    countLanes: (now) =>
+      run(async (messages) => {
+        const groups = await messages
+          .aggregate<{ _id: string; total: number; locked: number }>([
+            { $group: { _id: "$lane", total: { $sum: 1 }, locked: { $sum: { $cond: [{ $gt: ["$lockedUntil", now] }, 1, 0] } } } },
+          ])
+          .toArray();
+        return new Map(groups.map((g) => [g._id, { total: g.total, locked: g.locked }]));
+      }),
+
+    move: (id, from, to) =>
+      run(async (messages) => {
+        const filter = { _id: id, lane: from, lockToken: { $exists: false } };
+        const update = { $set: { lane: to.lane, dueAt: to.dueAt, attempts: 0, rev: crypto.randomUUID() }, $unset: { deadAt: "" as const } };
+        return (await messages.updateOne(filter, update)).matchedCount === 1;
+      }),
+
+    laneIds: (lane) =>
+      run(async (messages) => (await messages.find({ lane }, { sort: { dueAt: 1 }, projection: { _id: 1 } }).toArray()).map((d) => d._id)),
+
+    policies: () =>
+      run(async (messages) => {
+        const docs = await topicsOf(messages).find({}).toArray();
+        return new Map(docs.map(({ _id, ...policy }) => [_id, policy as StoredPolicy]));
+      }),
+
+    setPolicy: (topic, policy) =>
+      run(async (messages) => {
+        if (policy === undefined) await topicsOf(messages).deleteOne({ _id: topic });
+        else await topicsOf(messages).replaceOne({ _id: topic }, withoutUndefined(policy), { upsert: true });
+      }),
+
     ping: () =>
       run(async (messages) => {
         await messages.db.command({ ping: 1 });
@@ -227,6 +259,10 @@ function settled(op: SettleOp, rev: string): UpdateFilter<MessageDoc> {
     if (action.attempts !== undefined) set.attempts = action.attempts;
     if (action.lastError === null) unset.lastError = "";
     else if (action.lastError !== undefined) set.lastError = action.lastError;
+    if (action.lane !== undefined) set.lane = action.lane;
+    if (action.deadAt !== undefined) set.deadAt = action.deadAt;
+    if (action.failures !== undefined) set.failures = action.failures;
+    if (action.lastFailure !== undefined) set.lastFailure = withoutUndefined(action.lastFailure);
   }
   return { $set: set, $unset: unset };
 }
@@ -314,6 +350,14 @@ async function again<T>(write: (retry: boolean) => Promise<T>): Promise<T> {
 /** A network error, also when wrapped (a bulk write reports one as its `errorResponse`). */
 function lostOnNetwork(error: unknown): boolean {
   return error instanceof Error && (error.name.startsWith("MongoNetwork") || lostOnNetwork((error as { errorResponse?: unknown }).errorResponse));
+}
+
+/** The collection of topic policies, beside the messages: `<collection>_topics`, one document per topic. */
+const topicsOf = (messages: Messages) => messages.db.collection<StoredPolicy & { _id: string }>(`${messages.collectionName}_topics`);
+
+/** A copy without undefined fields, which the driver would store as null. */
+function withoutUndefined<T extends object>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 /** The document for a record; lock fields are dropped, as `put` requires. */

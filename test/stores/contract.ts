@@ -188,6 +188,52 @@ export function testStore(name: string, factory: StoreFactory): void {
       expect(await store.nextDueAt(lane)).toBeUndefined();
     });
 
+    it("moves a record to another lane on an update settle, with its failure fields", async () => {
+      await store.put(record("d", T0));
+      const [c] = await store.claim(claimReq(T0));
+      const lastFailure = { at: T0, failedAt: T0 + 5, attempts: 3, lastError: "boom" };
+      const update = { kind: "update" as const, dueAt: T0 + 5, lane: "dead:default", deadAt: T0 + 5, failures: 2, lastFailure, lastError: "boom" };
+      expect(await store.settle([{ id: "d", token: c.lockToken!, now: T0 + 1, action: update }])).toEqual(["ok"]);
+      expect(await store.get("d")).toMatchObject({ lane: "dead:default", dueAt: T0 + 5, deadAt: T0 + 5, failures: 2, lastFailure, lastError: "boom" });
+      expect(await store.claim(claimReq(T0 + 10_000))).toEqual([]);
+      expect(await store.claim({ ...claimReq(T0 + 10_000), lane: "dead:default" })).toHaveLength(1);
+    });
+
+    it("counts each lane's records and its locked ones", async () => {
+      await store.put(record("a", T0));
+      await store.put(record("b", T0));
+      await store.put(record("c", T0, { lane: "dead:default", deadAt: T0 }));
+      await store.claim(claimReq(T0, 1));
+      const counts = await store.countLanes(T0 + 1);
+      expect(counts.get(lane)).toEqual({ total: 2, locked: 1 });
+      expect(counts.get("dead:default")).toEqual({ total: 1, locked: 0 });
+      expect((await store.countLanes(T0 + 120_000)).get(lane)).toEqual({ total: 2, locked: 0 });
+    });
+
+    it("moves an unlocked record between lanes (a redrive) only from the lane given, and lists a lane's ids in due order", async () => {
+      await store.put(record("x", T0 + 20, { lane: "dead:default", deadAt: T0 + 20, attempts: 5 }));
+      await store.put(record("y", T0 + 10, { lane: "dead:default", deadAt: T0 + 10, attempts: 5 }));
+      expect(await store.laneIds("dead:default")).toEqual(["y", "x"]);
+      expect(await store.move("x", "topic:other", { lane, dueAt: T0 })).toBe(false);
+      expect(await store.move("nope", "dead:default", { lane, dueAt: T0 })).toBe(false);
+      expect(await store.move("x", "dead:default", { lane, dueAt: T0 + 30 })).toBe(true);
+      const moved = await store.get("x");
+      expect(moved).toMatchObject({ lane, dueAt: T0 + 30, attempts: 0 });
+      expect(moved?.deadAt).toBeUndefined();
+      expect(await store.laneIds("dead:default")).toEqual(["y"]);
+      expect(await store.nextDueAt(lane)).toBe(T0 + 30);
+    });
+
+    it("keeps topic policies, replaced and deleted by topic", async () => {
+      expect(await store.policies()).toEqual(new Map());
+      await store.setPolicy("a", { maxAttempts: 3, backoff: { baseMs: 10 } });
+      await store.setPolicy("b", { ordered: true });
+      await store.setPolicy("a", { lockTimeMs: 5000 });
+      expect(await store.policies()).toEqual(new Map([["a", { lockTimeMs: 5000 }], ["b", { ordered: true }]]));
+      await store.setPolicy("b", undefined);
+      expect(await store.policies()).toEqual(new Map([["a", { lockTimeMs: 5000 }]]));
+    });
+
     it("can be disposed twice", async () => {
       const other = await factory.make();
       made.push(other);
@@ -301,6 +347,83 @@ export function testStore(name: string, factory: StoreFactory): void {
         expect(await pitstop.remove("gone")).toBe(true);
         expect(await pitstop.remove("gone")).toBe(false);
         await expect(pitstop.ack("gone", d.token)).rejects.toMatchObject({ code: "not_found" });
+      });
+
+      it("sends a message dead after maxAttempts nacks, or at once on a final nack, and redrives it", async () => {
+        const { clock, pitstop, due } = setup();
+        await pitstop.setPolicy("default", { maxAttempts: 2, backoff: { base: 10 } });
+        await pitstop.schedule({ message: { id: "flaky" } });
+        let [d] = await due();
+        await d.nack({ error: "first" });
+        clock.advance(10);
+        [d] = await due();
+        expect(d.attempt).toBe(2);
+        await d.nack({ error: "second" });
+        expect(await pitstop.get("flaky")).toMatchObject({ state: "dead", attempts: 2, lastError: "second", failedAt: new Date(T0 + 10).toISOString() });
+        clock.advance(60_000);
+        expect(await due()).toEqual([]);
+        expect(await pitstop.topic("default")).toMatchObject({ counts: { pending: 0, locked: 0, dead: 1 }, policy: { maxAttempts: 2 } });
+        const view = await pitstop.redrive("flaky");
+        expect(view).toMatchObject({ state: "pending", attempts: 0 });
+        [d] = await due();
+        expect(d).toMatchObject({ id: "flaky", attempt: 1 });
+        await d.nack({ final: true, error: "give up" });
+        expect(await pitstop.get("flaky")).toMatchObject({ state: "dead", lastError: "give up", attempts: 1 });
+        await expect(pitstop.redrive("nope")).rejects.toMatchObject({ code: "not_found" });
+        expect(await pitstop.redriveTopic("default")).toBe(1);
+        await expect(pitstop.redrive("flaky")).rejects.toMatchObject({ code: "invalid_state" });
+      });
+
+      it("sends a message dead when the lock of its last attempt expires, without delivering it again", async () => {
+        const { clock, pitstop, due } = setup();
+        await pitstop.schedule({ message: { id: "silent" }, maxAttempts: 1 });
+        expect(await due()).toHaveLength(1);
+        clock.advance(60_000);
+        expect(await due()).toEqual([]);
+        expect(await pitstop.get("silent")).toMatchObject({ state: "dead", attempts: 1, lastError: expect.stringMatching(/lock expired/) });
+        expect(await pitstop.purgeDead("default")).toBe(1);
+        expect(await pitstop.get("silent")).toBeUndefined();
+      });
+
+      it("records a failed occurrence of a recurring message and moves it on; it never dies", async () => {
+        const { clock, pitstop, due } = setup();
+        await pitstop.schedule({ message: { id: "daily" }, at: T0, interval: "PT1H", maxAttempts: 1 });
+        let [d] = await due();
+        await d.nack({ error: "down" });
+        expect(await pitstop.get("daily")).toMatchObject({
+          state: "pending",
+          attempts: 0,
+          at: new Date(T0 + 3_600_000).toISOString(),
+          failures: 1,
+          lastFailure: { at: new Date(T0).toISOString(), failedAt: new Date(T0).toISOString(), attempts: 1, lastError: "down" },
+        });
+        clock.advance(3_600_000);
+        [d] = await due();
+        await d.ack();
+        expect(await pitstop.get("daily")).toMatchObject({ failures: 1, at: new Date(T0 + 7_200_000).toISOString() });
+      });
+
+      it("keeps topic policies, with defaults filled in, and applies their backoff and lock time", async () => {
+        const { clock, pitstop, due } = setup();
+        expect(await pitstop.topic("quiet")).toBeUndefined();
+        const policy = await pitstop.setPolicy("default", { lockTime: "PT10S", backoff: { base: 100, factor: 3, max: "PT1S" } });
+        expect(policy).toEqual({ maxAttempts: 20, lockTime: "PT10S", backoff: { base: "PT0.1S", factor: 3, max: "PT1S" }, ordered: false });
+        await pitstop.schedule({ message: { id: "p" } });
+        let [d] = await due();
+        expect(d.lockedUntil).toBe(T0 + 10_000);
+        const delays: number[] = [];
+        for (let i = 0; i < 4; i++) {
+          const before = clock.now();
+          await d.nack();
+          const record = (await store.get("p"))!;
+          delays.push(record.dueAt - before);
+          clock.set(record.dueAt);
+          [d] = await due();
+        }
+        expect(delays).toEqual([100, 300, 900, 1000]);
+        await pitstop.resetPolicy("default");
+        expect((await pitstop.topic("default"))!.policy).toEqual({ maxAttempts: 20, lockTime: "PT1M", backoff: { base: "PT1S", factor: 2, max: "PT1M" }, ordered: false });
+        expect((await pitstop.topics()).map((t) => t.name)).toEqual(["default"]);
       });
 
       it("acks many at once and reports each outcome", async () => {
