@@ -39,6 +39,11 @@ export interface StoredMessage {
   interval?: string;
   /** Last occurrence allowed (inclusive). Only with `interval`. */
   end?: number;
+  /**
+   * Store order: set by the engine when the record is stored, increasing (epoch ms × 1000 plus a
+   * counter). Ordered topics deliver in (`at`, `seq`) order. Absent counts as 0.
+   */
+  seq?: number;
   /** Claims of the current occurrence. Restarts at 0 when an occurrence is acked or replaced. */
   attempts: number;
   /** Error text of the last nack of the current occurrence. */
@@ -91,6 +96,11 @@ export interface ClaimRequest {
   limit: number;
   /** Fresh random token for this claim; every record claimed by this call gets it. */
   token: string;
+  /**
+   * An ordered lane: claim only its head, the record with the smallest (`at`, `seq`), and only
+   * when that head is due and not locked; so at most one record of the lane is locked at a time.
+   */
+  ordered?: boolean;
 }
 
 /** How a held lock is settled. The lock is always cleared by a successful settle. */
@@ -158,8 +168,11 @@ export interface Store {
    * apply in their order (so a second settle with a token the first one used gets `lock_lost`).
    */
   settle(ops: SettleOp[]): Promise<SettleResult[]>;
-  /** Smallest `dueAt` in the lane (locked records included), or undefined when it is empty. */
-  nextDueAt(lane: string): Promise<number | undefined>;
+  /**
+   * Smallest `dueAt` in the lane (locked records included), or undefined when it is empty. With
+   * `ordered`, the `dueAt` of the lane's head (see {@link ClaimRequest.ordered}): when it can be claimed.
+   */
+  nextDueAt(lane: string, ordered?: boolean): Promise<number | undefined>;
   /** How many records each lane holds, and how many of them are locked at `now` (lanes with none are left out). */
   countLanes(now: number): Promise<Map<string, { total: number; locked: number }>>;
   /**

@@ -24,7 +24,7 @@ export function guardStore(store: Store): Store {
     remove: guard("remove", (id) => store.remove(id)),
     claim: guard("claim", (request) => store.claim(request)),
     settle: guard("settle", (ops) => store.settle(ops)),
-    nextDueAt: guard("nextDueAt", (lane) => store.nextDueAt(lane)),
+    nextDueAt: guard("nextDueAt", (lane, ordered) => store.nextDueAt(lane, ordered)),
     countLanes: guard("countLanes", (now) => store.countLanes(now)),
     move: guard("move", (id, from, to) => store.move(id, from, to)),
     laneIds: guard("laneIds", (lane) => store.laneIds(lane)),

@@ -96,7 +96,10 @@ export function createEngine(options: EngineOptions): Pitstop {
 
   const settleRecord = async (record: StoredMessage, token: string, action: SettleAction) => {
     const result = await settler.settle({ id: record.id, token, now: clock.now(), action });
-    if (result === "ok" && action.kind === "update") wake(record.lane, action.dueAt);
+    if (result !== "ok") return result;
+    if (action.kind === "update") wake(action.lane ?? record.lane, action.dueAt);
+    // The head of an ordered lane left it (acked, removed, dead): the next one may go now.
+    if ((action.kind === "delete" || action.lane !== undefined) && (await policyOf(record.topic)).ordered) wake(record.lane, clock.now());
     return result;
   };
 
@@ -152,7 +155,9 @@ export function createEngine(options: EngineOptions): Pitstop {
   const claimLane = async (lane: string, limit: number, topic?: string): Promise<StoredMessage[]> => {
     const policy = topic === undefined ? undefined : await policyOf(topic);
     const now = clock.now();
-    const claimed = await store.claim({ lane, now, lockedUntil: now + (policy?.lockTimeMs ?? lockTimeMs), limit, token: crypto.randomUUID() });
+    const lockedUntil = now + (policy?.lockTimeMs ?? lockTimeMs);
+    const ordered = policy?.ordered === true;
+    const claimed = await store.claim({ lane, now, lockedUntil, limit: ordered ? 1 : limit, token: crypto.randomUUID(), ...(ordered && { ordered }) });
     const deliverable: StoredMessage[] = [];
     const exhausted: StoredMessage[] = [];
     for (const record of claimed) {
@@ -202,6 +207,7 @@ export function createEngine(options: EngineOptions): Pitstop {
 
     listen(listenOptions = {}) {
       const lane = laneFor(listenOptions);
+      const topic = listenOptions.webhooks ? undefined : listenOptions.topic ?? "default";
       const prefetch = listenOptions.prefetch === undefined ? 1000 : checkCount(listenOptions.prefetch, "prefetch", MAX_BATCH);
       const listener: LaneListener = new LaneListener({
         clock,
@@ -209,7 +215,11 @@ export function createEngine(options: EngineOptions): Pitstop {
         claimBatch,
         prefetch,
         holds,
-        lane: { claim: (limit) => claimLane(lane, limit, listenOptions.webhooks ? undefined : listenOptions.topic ?? "default"), nextDueAt: () => store.nextDueAt(lane), release },
+        lane: {
+          claim: (limit) => claimLane(lane, limit, topic),
+          nextDueAt: async () => store.nextDueAt(lane, topic !== undefined && (await policyOf(topic)).ordered),
+          release,
+        },
         deliveryOf,
         log,
         onStop: () => listeners.delete(listener),

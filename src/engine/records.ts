@@ -6,6 +6,9 @@ import { checkMessage, checkName } from "./checks.ts";
 import { laneOf } from "./lanes.ts";
 import { checkMaxAttempts } from "./policies.ts";
 
+/** Counter that orders records stored in the same millisecond by this process. */
+let stored = 0;
+
 /**
  * The record a valid input becomes, with `callback` already checked. Throws `invalid_request`
  * naming the field for anything wrong, before anything is stored.
@@ -31,6 +34,7 @@ export function recordOf(input: ScheduleInput, now: number, callback: string | u
     at,
     dueAt: at,
     attempts: 0,
+    seq: now * 1000 + (stored = (stored + 1) % 1000),
     ...(interval !== undefined && { start: at, interval }),
     ...(end !== undefined && { end }),
     ...(callback !== undefined && { callback }),

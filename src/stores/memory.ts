@@ -127,6 +127,28 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     heapOf(lane).push(entry);
   };
 
+  /** The lane's first record in (`at`, `seq`) order. A scan: ordered lanes are expected to be short. */
+  const headOf = (lane: string): Entry | undefined => {
+    let head: Entry | undefined;
+    for (const entry of lanes.get(lane)?.entries() ?? []) {
+      const r = entry.record;
+      if (!head || r.at < head.record.at || (r.at === head.record.at && (r.seq ?? 0) < (head.record.seq ?? 0))) head = entry;
+    }
+    return head;
+  };
+
+  const claimHead = (request: ClaimRequest): StoredMessage[] => {
+    const head = headOf(request.lane);
+    if (!head || head.record.dueAt > request.now) return [];
+    const record = head.record;
+    record.lockToken = request.token;
+    record.lockedUntil = request.lockedUntil;
+    record.dueAt = request.lockedUntil;
+    record.attempts += 1;
+    lanes.get(request.lane)!.update(head);
+    return [{ ...record }];
+  };
+
   const settleOne = (op: SettleOp): SettleResult => {
     const entry = byId.get(op.id);
     if (!entry) return "not_found";
@@ -179,6 +201,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async claim(request: ClaimRequest) {
+      if (request.ordered) return claimHead(request);
       const heap = lanes.get(request.lane);
       const claimed: StoredMessage[] = [];
       while (heap && claimed.length < request.limit) {
@@ -199,8 +222,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       return ops.map(settleOne);
     },
 
-    async nextDueAt(lane) {
-      return lanes.get(lane)?.peek()?.record.dueAt;
+    async nextDueAt(lane, ordered) {
+      return ordered ? headOf(lane)?.record.dueAt : lanes.get(lane)?.peek()?.record.dueAt;
     },
 
     async countLanes(now) {

@@ -83,8 +83,9 @@ export function mongoStore(options: MongoStoreOptions = {}): MongoStore {
         db = opened.db(dbName);
       }
       const messages = db.collection<MessageDoc>(options.collection ?? "messages");
-      // Serves claims (due records of a lane, earliest dueAt first) and nextDueAt.
-      await messages.createIndex({ lane: 1, dueAt: 1 });
+      // One command for both: claims and nextDueAt (due records of a lane, earliest dueAt first),
+      // and the head of an ordered lane (its first record in (at, seq) order).
+      await messages.createIndexes([{ key: { lane: 1, dueAt: 1 } }, { key: { lane: 1, at: 1, seq: 1 } }]);
       return messages;
     } catch (error) {
       const client = opened;
@@ -127,14 +128,15 @@ export function mongoStore(options: MongoStoreOptions = {}): MongoStore {
 
     remove: (id) => run(async (messages) => (await messages.deleteOne({ _id: id })).deletedCount === 1),
 
-    claim: (request) => run((messages) => (request.limit === 1 ? claimOne(messages, request) : claimMany(messages, request))),
+    claim: (request) =>
+      run((messages) => (request.ordered ? claimHead(messages, request) : request.limit === 1 ? claimOne(messages, request) : claimMany(messages, request))),
 
     settle: (ops) =>
       run((messages) => (ops.length === 0 ? Promise.resolve([]) : ops.length === 1 ? settleOne(messages, ops[0]) : settleMany(messages, ops))),
 
-    nextDueAt: (lane) =>
+    nextDueAt: (lane, ordered) =>
       run(async (messages) => {
-        const doc = await messages.findOne({ lane }, { sort: { dueAt: 1 }, projection: { dueAt: 1 } });
+        const doc = await messages.findOne({ lane }, { sort: ordered ? headOrder : { dueAt: 1 }, projection: { dueAt: 1 } });
         return doc?.dueAt;
       }),
 
@@ -214,6 +216,26 @@ async function claimOne(messages: Messages, request: ClaimRequest): Promise<Stor
     async (retry) =>
       (retry && (await messages.findOne({ lane: request.lane, dueAt: request.lockedUntil, rev }))) ||
       messages.findOneAndUpdate(due(request), lock(request, rev), { sort: { dueAt: 1 }, returnDocument: "after" }),
+  );
+  return doc ? [fromDoc(doc)] : [];
+}
+
+/** The order of an ordered lane. */
+const headOrder = { at: 1, seq: 1 } as const;
+
+/**
+ * The head of an ordered lane, locked only if it is due and unlocked and nothing changed it since
+ * it was read (its `rev`): competing claims, in this process or another, lock it at most once,
+ * and no later record is claimed while the head is locked.
+ */
+async function claimHead(messages: Messages, request: ClaimRequest): Promise<StoredMessage[]> {
+  const head = await messages.findOne({ lane: request.lane }, { sort: headOrder });
+  if (!head || head.dueAt > request.now) return [];
+  const rev = crypto.randomUUID();
+  const doc = await again(
+    async (retry) =>
+      (retry && (await messages.findOne({ _id: head._id, rev }))) ||
+      messages.findOneAndUpdate({ _id: head._id, rev: head.rev }, lock(request, rev), { returnDocument: "after" }),
   );
   return doc ? [fromDoc(doc)] : [];
 }

@@ -234,6 +234,21 @@ export function testStore(name: string, factory: StoreFactory): void {
       expect(await store.policies()).toEqual(new Map([["a", { lockTimeMs: 5000 }]]));
     });
 
+    it("claims only the head of an ordered lane, and only while it is due and unlocked", async () => {
+      await store.put(record("late", T0, { at: T0 + 50, seq: 1 }));
+      await store.put(record("first", T0 + 20, { at: T0, seq: 3 }));
+      await store.put(record("second", T0, { at: T0, seq: 4 }));
+      const ordered = (now: number) => ({ ...claimReq(now, 5), ordered: true });
+      expect(await store.claim(ordered(T0 + 10))).toEqual([]);
+      expect(await store.nextDueAt(lane, true)).toBe(T0 + 20);
+      const [head] = await store.claim(ordered(T0 + 20));
+      expect(head).toMatchObject({ id: "first", attempts: 1 });
+      expect(await store.claim(ordered(T0 + 30))).toEqual([]);
+      expect(await store.nextDueAt(lane, true)).toBe(T0 + 20 + 60_000);
+      await store.settle([{ id: "first", token: head.lockToken!, now: T0 + 40, action: { kind: "delete" } }]);
+      expect((await store.claim(ordered(T0 + 40))).map((r) => r.id)).toEqual(["second"]);
+    });
+
     it("can be disposed twice", async () => {
       const other = await factory.make();
       made.push(other);
@@ -424,6 +439,50 @@ export function testStore(name: string, factory: StoreFactory): void {
         await pitstop.resetPolicy("default");
         expect((await pitstop.topic("default"))!.policy).toEqual({ maxAttempts: 20, lockTime: "PT1M", backoff: { base: "PT1S", factor: 2, max: "PT1M" }, ordered: false });
         expect((await pitstop.topics()).map((t) => t.name)).toEqual(["default"]);
+      });
+
+      it("delivers an ordered topic one at a time in at order; a failing head holds it back, other topics go on", async () => {
+        const { clock, pitstop } = setup();
+        await pitstop.setPolicy("fifo", { ordered: true, maxAttempts: 2, backoff: { base: 100 } });
+        for (const [id, at] of [["b", T0 + 2], ["a", T0 + 1], ["c", T0 + 3]] as const) await pitstop.schedule({ message: { id }, topic: "fifo", at });
+        await pitstop.schedule({ message: { id: "other" }, topic: "free", at: T0 });
+        const fifo = () => pitstop.claim({ topic: "fifo", limit: 10 });
+        clock.advance(10);
+        let ds = await fifo();
+        expect(ds.map((d) => d.id)).toEqual(["a"]);
+        expect(await fifo()).toEqual([]);
+        expect((await pitstop.claim({ topic: "free", limit: 10 })).map((d) => d.id)).toEqual(["other"]);
+        await ds[0].nack({ error: "not yet" });
+        expect(await fifo()).toEqual([]);
+        clock.advance(100);
+        ds = await fifo();
+        expect(ds.map((d) => [d.id, d.attempt])).toEqual([["a", 2]]);
+        await ds[0].nack({ error: "never" });
+        expect(await pitstop.get("a")).toMatchObject({ state: "dead" });
+        ds = await fifo();
+        expect(ds.map((d) => d.id)).toEqual(["b"]);
+        await ds[0].ack();
+        expect((await fifo()).map((d) => d.id)).toEqual(["c"]);
+      });
+
+      it("gives an ordered topic's head to one of two engines sharing the store, never both", async () => {
+        const { clock, pitstop } = setup();
+        const other = createPitstop({ store, clock, lockTime: "PT1M" });
+        await pitstop.setPolicy("fifo", { ordered: true });
+        await other.setPolicy("fifo", { ordered: true });
+        for (let i = 0; i < 20; i++) await pitstop.schedule({ message: { id: `m${i}` }, topic: "fifo", at: T0 + i });
+        clock.advance(100);
+        const order: string[] = [];
+        for (let round = 0; order.length < 20 && round < 100; round++) {
+          const [x, y] = await Promise.all([pitstop.claim({ topic: "fifo", limit: 5 }), other.claim({ topic: "fifo", limit: 5 })]);
+          const claimed = [...x, ...y];
+          expect(claimed.length).toBeLessThanOrEqual(1);
+          for (const d of claimed) {
+            order.push(d.id);
+            await d.ack();
+          }
+        }
+        expect(order).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
       });
 
       it("acks many at once and reports each outcome", async () => {

@@ -131,11 +131,12 @@ describe("mongodb store over the double", () => {
     expect((await store.get("odd"))!.message).toEqual(message);
   });
 
-  it("creates the claim index once, on first use, shared by concurrent first calls", async () => {
+  it("creates the claim indexes once, on first use, shared by concurrent first calls", async () => {
     const counts = await commandsDuring(() => Promise.all([store.get("a"), store.get("b"), store.nextDueAt(lane)]));
     expect(counts.createIndexes).toBe(1);
     const indexes = await raw().listIndexes().toArray();
     expect(indexes.map((i) => i.key)).toContainEqual({ lane: 1, dueAt: 1 });
+    expect(indexes.map((i) => i.key)).toContainEqual({ lane: 1, at: 1, seq: 1 });
     expect((await commandsDuring(() => store.get("c"))).createIndexes).toBeUndefined();
   });
 

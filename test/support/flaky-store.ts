@@ -21,7 +21,7 @@ export function flakyStore(inner: Store): FlakyStore {
     remove: (id) => call("remove", () => inner.remove(id)),
     claim: (request) => call("claim", () => inner.claim(request)),
     settle: (ops) => call("settle", () => inner.settle(ops)),
-    nextDueAt: (lane) => call("nextDueAt", () => inner.nextDueAt(lane)),
+    nextDueAt: (lane, ordered) => call("nextDueAt", () => inner.nextDueAt(lane, ordered)),
     countLanes: (now) => call("countLanes", () => inner.countLanes(now)),
     move: (id, from, to) => call("move", () => inner.move(id, from, to)),
     laneIds: (lane) => call("laneIds", () => inner.laneIds(lane)),
