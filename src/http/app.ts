@@ -3,7 +3,7 @@ import { bearerAuth } from "hono/bearer-auth";
 import type { Pitstop } from "../engine/index.ts";
 import { PitstopError } from "../errors.ts";
 import { consoleLogger, type Logger } from "../log.ts";
-import { parseBody, readJson, validJson } from "./body.ts";
+import { parseBody, readOptionalJson, validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { ackBody, batchAckBody, eventsQuery, idParam, nackBody, policyBody, redriveBody, storeBody, topicParam, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
@@ -76,8 +76,8 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
 
   // The body of a redrive is optional: without one the message is due now.
   app.post("/messages/:id/redrive", valid("param", idParam), async (c) => {
-    const hasBody = Number(c.req.header("content-length") ?? 0) > 0 || c.req.header("transfer-encoding") !== undefined;
-    const { at } = hasBody ? parseBody(redriveBody, await readJson(c.req.raw, maxBody)) : {};
+    const body = await readOptionalJson(c.req.raw, maxBody);
+    const { at } = body === undefined ? {} : parseBody(redriveBody, body);
     return c.json(await pitstop.redrive(c.req.valid("param").id, at));
   });
 

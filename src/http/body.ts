@@ -73,12 +73,25 @@ export function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.out
   return result.data;
 }
 
+/** Like {@link readJson}, for a route whose body may be left out: undefined for an empty body. */
+export async function readOptionalJson(request: Request, maxBytes: number): Promise<unknown> {
+  const type = request.headers.get("content-type");
+  if (type !== null && !JSON_TYPE.test(type)) throw notJson();
+  const text = await readText(request, maxBytes);
+  if (text === "") return undefined;
+  if (type === null) throw notJson();
+  return parseJson(text);
+}
+
 /** A JSON request body: 415 for another media type, 413 over `maxBytes`, 400 when malformed. */
 export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
-  if (!JSON_TYPE.test(request.headers.get("content-type") ?? "")) {
-    throw new PitstopError("unsupported_media_type", "Send the body as JSON, with content-type: application/json.");
-  }
-  const text = await readText(request, maxBytes);
+  if (!JSON_TYPE.test(request.headers.get("content-type") ?? "")) throw notJson();
+  return parseJson(await readText(request, maxBytes));
+}
+
+const notJson = () => new PitstopError("unsupported_media_type", "Send the body as JSON, with content-type: application/json.");
+
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
