@@ -8,7 +8,7 @@ import { jsonClient, viaNodeHttp, type JsonCall } from "../test/support/http.ts"
 import { openSse, type DeliveryFrame } from "../test/support/sse.ts";
 
 export interface ClientWorkload {
-  kind: "deferred" | "backlog";
+  kind: "deferred" | "backlog" | "ordered";
   base: string;
   n: number;
 }
@@ -24,6 +24,8 @@ export interface ClientResult {
   ackRequests?: number;
   /** deferred only: true if storing ran past the start of the due window. */
   overran?: boolean;
+  /** ordered only: deliveries that came out of `at` order. */
+  outOfOrder?: number;
 }
 
 const transport = viaNodeHttp();
@@ -119,6 +121,29 @@ async function deferred({ base, n }: ClientWorkload): Promise<ClientResult> {
   return { phase: "done", ...measured };
 }
 
+/**
+ * An ordered topic: one delivery in flight, so each ack (one POST) must land before the next
+ * message goes out. The rate is bound by that round trip.
+ */
+async function ordered({ base, n }: ClientWorkload): Promise<ClientResult> {
+  const call = jsonClient(base, { transport });
+  await call("PUT", "/topics/ordered", { ordered: true });
+  const at = Date.now();
+  const storedPerSec = await storeAll(call, Array.from({ length: n }, (_, i) => ({ message: { id: `o${i}`, i }, topic: "ordered", at: at + i })));
+  parentPort!.postMessage({ phase: "stored" });
+  const started = performance.now();
+  let expected = 0;
+  let outOfOrder = 0;
+  let acks: Promise<unknown> = Promise.resolve();
+  const close = await receive(`${base}/events?topic=ordered`, n, (d) => {
+    if (d.id !== `o${expected++}`) outOfOrder++;
+    acks = call("POST", `/messages/${d.id}/ack`, { token: d.token });
+  });
+  await acks;
+  close();
+  return { phase: "done", storedPerSec, deliveredPerSec: n / ((performance.now() - started) / 1000), acked: n, outOfOrder };
+}
+
 async function backlog({ base, n }: ClientWorkload): Promise<ClientResult> {
   const call = jsonClient(base, { transport });
   const storedPerSec = await storeAll(call, Array.from({ length: n }, (_, i) => ({ message: { i }, topic: "backlog" })));
@@ -142,4 +167,5 @@ async function backlog({ base, n }: ClientWorkload): Promise<ClientResult> {
 }
 
 const workload = workerData as ClientWorkload;
-parentPort!.postMessage(await (workload.kind === "deferred" ? deferred(workload) : backlog(workload)));
+const workloads = { deferred, backlog, ordered };
+parentPort!.postMessage(await workloads[workload.kind](workload));

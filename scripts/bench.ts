@@ -25,9 +25,10 @@ const { values: args } = parseArgs({
   options: {
     store: { type: "string", default: "memory" },
     webhook: { type: "boolean", default: false },
-    only: { type: "string", default: "deferred,backlog,scale" },
+    only: { type: "string", default: "deferred,backlog,ordered,scale" },
     deferred: { type: "string", default: "2000" },
     backlog: { type: "string", default: "20000" },
+    ordered: { type: "string", default: "2000" },
     pending: { type: "string", default: "1000000" },
   },
 });
@@ -119,6 +120,7 @@ async function drain(b: Backend, kind: ClientWorkload["kind"], n: number, title:
       const lateness = r.lateness.sort((x, y) => x - y);
       console.log(`  lateness ms: p50 ${percentile(lateness, 50)}  p99 ${percentile(lateness, 99)}  max ${lateness[n - 1]}`);
     }
+    if (r.outOfOrder !== undefined) console.log(`  out of order: ${r.outOfOrder}`);
     if (r.roundTrips !== undefined) console.log(`  database round trips per delivered message: ${fmt(r.roundTrips / n, 3)}`);
   });
 }
@@ -166,6 +168,7 @@ async function main(): Promise<void> {
     const backlogN = Number(args.backlog);
     if (only.has("deferred")) await drain(b, "deferred", deferredN, `deferred: ${deferredN} messages due over 1 s, one SSE listener acking each`);
     if (only.has("backlog")) await drain(b, "backlog", backlogN, `backlog: ${backlogN} due messages drained through one SSE listener with batch acks`);
+    if (only.has("ordered")) await drain(b, "ordered", Number(args.ordered), `ordered: ${args.ordered} messages on an ordered topic (one in flight), one SSE listener acking each with its own POST`);
     if (only.has("scale") && args.store === "memory") await scale();
   } finally {
     await b.close();
