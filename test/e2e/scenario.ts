@@ -1,6 +1,7 @@
 import { expect } from "vitest";
 import { jsonClient } from "../support/http.ts";
 import { openSse, type SseClient } from "../support/sse.ts";
+import { runFailureScenario } from "./scenario-failures.ts";
 
 /** What the server under test was started with. */
 export interface ScenarioOptions {
@@ -125,4 +126,6 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
   expect(huge).toMatchObject({ status: 413, json: { error: "payload_too_large" } });
   expect((await call("GET", "/messages/keep")).json).toMatchObject({ message: { id: "keep", v: 1 }, attempts: 0 });
   expect((await call("DELETE", "/messages/keep")).status).toBe(204);
+
+  await runFailureScenario(base, auth);
 }
