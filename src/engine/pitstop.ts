@@ -5,6 +5,7 @@ import type { SettleAction, SettleResult, StoredMessage } from "../types.ts";
 import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
 import { checkCount, checkHttpUrl, checkName } from "./checks.ts";
 import { systemClock } from "./clock.ts";
+import { LifecycleEvents } from "./events.ts";
 import { guardStore } from "./guarded-store.ts";
 import { Holds } from "./holds.ts";
 import { WEBHOOK_LANE, laneOf } from "./lanes.ts";
@@ -26,6 +27,7 @@ export function createEngine(options: EngineOptions): Pitstop {
   /** Every running listener with its lane. */
   const listeners = new Map<LaneListener, string>();
   const holds = new Holds();
+  const events = new LifecycleEvents();
   const settler = new SettleQueue(store);
   const defaultCallback = options.defaultCallback === undefined ? undefined : checkHttpUrl(options.defaultCallback, "defaultCallback");
   const checkCallbackOption = options.checkCallback ?? ((url: string) => checkHttpUrl(url, "callback"));
@@ -65,9 +67,10 @@ export function createEngine(options: EngineOptions): Pitstop {
     lastError: nack.error ?? null,
   });
 
-  const settleRecord = async (record: StoredMessage, token: string, action: SettleAction) => {
+  const settleRecord = async (record: StoredMessage, token: string, action: SettleAction, event?: "acked" | "nacked") => {
     const result = await settler.settle({ id: record.id, token, now: clock.now(), action });
     if (result === "ok" && action.kind === "update") wake(record.lane, action.dueAt);
+    if (result === "ok" && event) events.emit(event, { id: record.id, topic: record.topic, attempt: record.attempts, at: record.at });
     return result;
   };
 
@@ -88,19 +91,19 @@ export function createEngine(options: EngineOptions): Pitstop {
     return record;
   };
 
-  const settleById = async (id: string, token: string, action: (record: StoredMessage) => SettleAction) => {
+  const settleById = async (id: string, token: string, action: (record: StoredMessage) => SettleAction, event?: "acked" | "nacked") => {
     const found = await lockedRecord(id, token);
-    return typeof found === "string" ? found : settleRecord(found, token, action(found));
+    return typeof found === "string" ? found : settleRecord(found, token, action(found), event);
   };
 
   const deliveryOf = (record: StoredMessage): Delivery => {
     const token = record.lockToken!;
-    const settle = async (action: () => SettleAction) => {
+    const settle = async (action: () => SettleAction, event?: "acked" | "nacked") => {
       const chosen = action();
       holds.end(record.id, token);
-      throwUnlessOk(record.id, await settleRecord(record, token, chosen));
+      throwUnlessOk(record.id, await settleRecord(record, token, chosen, event));
     };
-    return {
+    const delivery: Delivery = {
       id: record.id,
       message: record.message,
       attempt: record.attempts,
@@ -109,16 +112,20 @@ export function createEngine(options: EngineOptions): Pitstop {
       topic: record.topic,
       callback: record.callback,
       lockedUntil: record.lockedUntil!,
-      ack: () => settle(() => ackAction(record)),
-      nack: (nack = {}) => settle(() => nackAction(record, nack)),
+      ack: () => settle(() => ackAction(record), "acked"),
+      nack: (nack = {}) => settle(() => nackAction(record, nack), "nacked"),
       remove: () => settle(() => ({ kind: "delete" })),
+      extend: async (by) => (delivery.lockedUntil = await pitstop.extend(record.id, token, by)),
     };
+    return delivery;
   };
 
-  const claimLane = (lane: string, limit: number) => {
+  const claimLane = (lane: string, limit: number, consumer?: string) => {
     const now = clock.now();
-    return store.claim({ lane, now, lockedUntil: now + lockTimeMs, limit, token: crypto.randomUUID() });
+    return store.claim({ lane, now, lockedUntil: now + lockTimeMs, limit, token: crypto.randomUUID(), ...(consumer !== undefined && { consumer }) });
   };
+
+  const consumerOf = (consume: ConsumeOptions) => (consume.consumer === undefined ? undefined : checkName(consume.consumer, "consumer"));
 
   const release = async (records: StoredMessage[]) => {
     if (records.length === 0) return;
@@ -127,7 +134,7 @@ export function createEngine(options: EngineOptions): Pitstop {
     for (const lane of new Set(records.map((r) => r.lane))) wake(lane, now);
   };
 
-  const pitstop: Pitstop = {
+  const pitstop: Pitstop = Object.assign(events, {
     storeName: store.name,
     now: () => clock.now(),
 
@@ -157,16 +164,19 @@ export function createEngine(options: EngineOptions): Pitstop {
 
     listen(listenOptions = {}) {
       const lane = laneFor(listenOptions);
+      const consumer = consumerOf(listenOptions) ?? `listener-${crypto.randomUUID().slice(0, 8)}`;
       const prefetch = listenOptions.prefetch === undefined ? 1000 : checkCount(listenOptions.prefetch, "prefetch", MAX_BATCH);
       const listener: LaneListener = new LaneListener({
+        consumer,
         clock,
         loopTimeMs,
         claimBatch,
         prefetch,
         holds,
-        lane: { claim: (limit) => claimLane(lane, limit), nextDueAt: () => store.nextDueAt(lane), release },
+        lane: { claim: (limit) => claimLane(lane, limit, consumer), nextDueAt: () => store.nextDueAt(lane), release },
         deliveryOf,
         log,
+        emit: (type, detail) => events.emit(type, detail),
         onStop: () => listeners.delete(listener),
       });
       listeners.set(listener, lane);
@@ -175,20 +185,31 @@ export function createEngine(options: EngineOptions): Pitstop {
 
     async claim(claimOptions) {
       const lane = laneFor(claimOptions);
-      return (await claimLane(lane, checkCount(claimOptions.limit, "limit", MAX_BATCH))).map(deliveryOf);
+      const claimed = await claimLane(lane, checkCount(claimOptions.limit, "limit", MAX_BATCH), consumerOf(claimOptions));
+      for (const r of claimed) events.emit("delivered", { id: r.id, topic: r.topic, attempt: r.attempts, at: r.at });
+      return claimed.map(deliveryOf);
     },
 
     async ack(id, token) {
-      throwUnlessOk(id, await settleById(id, token, ackAction));
+      throwUnlessOk(id, await settleById(id, token, ackAction, "acked"));
     },
 
     async nack(id, token, nack = {}) {
       if (nack.retryIn !== undefined) delayMs(nack.retryIn, "retryIn");
-      throwUnlessOk(id, await settleById(id, token, (record) => nackAction(record, nack)));
+      throwUnlessOk(id, await settleById(id, token, (record) => nackAction(record, nack), "nacked"));
+    },
+
+    async extend(id, token, by) {
+      const ms = by === undefined ? lockTimeMs : durationMs(parseDuration(by, "by"), "by");
+      const now = clock.now();
+      const lockedUntil = now + ms;
+      throwUnlessOk(id, await settler.settle({ id, token, now, action: { kind: "extend", lockedUntil } }));
+      holds.extend(id, token, lockedUntil);
+      return lockedUntil;
     },
 
     async ackMany(items) {
-      return Promise.all(items.map(async ({ id, token }) => ({ id, result: await settleById(id, token, ackAction) })));
+      return Promise.all(items.map(async ({ id, token }) => ({ id, result: await settleById(id, token, ackAction, "acked") })));
     },
 
     async health() {
@@ -204,6 +225,6 @@ export function createEngine(options: EngineOptions): Pitstop {
       await Promise.all([...listeners.keys()].map((l) => l.stop()));
       await store.dispose?.();
     },
-  };
+  } satisfies Omit<Pitstop, keyof EventTarget>);
   return pitstop;
 }

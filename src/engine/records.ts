@@ -65,12 +65,15 @@ export function scheduledView(record: StoredMessage, replaced: boolean): Schedul
 /** What `get`/`GET /messages/:id` shows of a record at time `now`. */
 export function messageView(record: StoredMessage, now: number): MessageView {
   const { id, ...schedule } = scheduleFields(record);
+  const locked = record.lockedUntil !== undefined && record.lockedUntil > now;
   return {
     id,
     message: record.message,
     ...schedule,
     attempts: record.attempts,
-    locked: record.lockedUntil !== undefined && record.lockedUntil > now,
+    locked,
     ...(record.lastError !== undefined && { lastError: record.lastError }),
+    ...(locked && record.lockedBy !== undefined && { lockedBy: record.lockedBy }),
+    ...(locked && { lockedUntil: formatTime(record.lockedUntil!) }),
   };
 }
