@@ -1,4 +1,8 @@
+import type { StoredMessage } from "../types.ts";
 import type { LifecycleDetail, PitstopEventName } from "./api.ts";
+
+/** The `detail` of an event about a claimed record. */
+export const detailOf = (record: StoredMessage): LifecycleDetail => ({ id: record.id, topic: record.topic, attempt: record.attempts, at: record.at });
 
 /**
  * The engine's `EventTarget`. It remembers which event types were ever listened to, so an engine

@@ -2,6 +2,7 @@ import type { Logger } from "../log.ts";
 import type { StoredMessage } from "../types.ts";
 import type { Delivery, LifecycleDetail, Listener } from "./api.ts";
 import type { Clock } from "./clock.ts";
+import { detailOf } from "./events.ts";
 import type { HoldOwner, Holds } from "./holds.ts";
 
 /** One lane of the store, as the engine lets a listener use it. */
@@ -125,7 +126,7 @@ export class LaneListener implements Listener, HoldOwner {
       const { expired, firstExpiry } = holds.expire(this, now);
       for (const record of expired) {
         this.parts.log("warn", `lock on message "${record.id}" (attempt ${record.attempts}) expired without an ack or nack; it is due again`);
-        this.parts.emit("expired", { id: record.id, topic: record.topic, attempt: record.attempts, at: record.at });
+        this.parts.emit("expired", detailOf(record));
       }
       const room = this.parts.prefetch - holds.count(this);
       if (room > 0) {

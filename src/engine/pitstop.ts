@@ -5,7 +5,7 @@ import type { SettleAction, SettleResult, StoredMessage } from "../types.ts";
 import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
 import { checkCount, checkHttpUrl, checkName } from "./checks.ts";
 import { systemClock } from "./clock.ts";
-import { LifecycleEvents } from "./events.ts";
+import { LifecycleEvents, detailOf } from "./events.ts";
 import { guardStore } from "./guarded-store.ts";
 import { Holds } from "./holds.ts";
 import { WEBHOOK_LANE, laneOf } from "./lanes.ts";
@@ -70,7 +70,7 @@ export function createEngine(options: EngineOptions): Pitstop {
   const settleRecord = async (record: StoredMessage, token: string, action: SettleAction, event?: "acked" | "nacked") => {
     const result = await settler.settle({ id: record.id, token, now: clock.now(), action });
     if (result === "ok" && action.kind === "update") wake(record.lane, action.dueAt);
-    if (result === "ok" && event) events.emit(event, { id: record.id, topic: record.topic, attempt: record.attempts, at: record.at });
+    if (result === "ok" && event) events.emit(event, detailOf(record));
     return result;
   };
 
@@ -186,7 +186,7 @@ export function createEngine(options: EngineOptions): Pitstop {
     async claim(claimOptions) {
       const lane = laneFor(claimOptions);
       const claimed = await claimLane(lane, checkCount(claimOptions.limit, "limit", MAX_BATCH), consumerOf(claimOptions));
-      for (const r of claimed) events.emit("delivered", { id: r.id, topic: r.topic, attempt: r.attempts, at: r.at });
+      for (const record of claimed) events.emit("delivered", detailOf(record));
       return claimed.map(deliveryOf);
     },
 
