@@ -63,6 +63,8 @@ export interface StoredMessage {
   lockToken?: string;
   /** When the current lock expires. */
   lockedUntil?: number;
+  /** Consumer name of the current lock's holder (`ClaimRequest.consumer`); cleared with the lock. */
+  lockedBy?: string;
 }
 
 /** A failed occurrence of a recurring message. Times are epoch ms. */
@@ -101,11 +103,22 @@ export interface ClaimRequest {
    * when that head is due and not locked; so at most one record of the lane is locked at a time.
    */
   ordered?: boolean;
+  /** Who claims (a listener's consumer name), recorded as `lockedBy`; absent leaves no `lockedBy`. */
+  consumer?: string;
 }
 
-/** How a held lock is settled. The lock is always cleared by a successful settle. */
+/**
+ * How a held lock is settled. A successful settle clears the lock (`lockToken`, `lockedUntil`,
+ * `lockedBy`), except `extend`, which keeps it.
+ */
 export type SettleAction =
   | { kind: "delete" }
+  | {
+      /** Keeps the lock, its token and `lockedBy`; moves `lockedUntil` (and `dueAt` with it). */
+      kind: "extend";
+      /** The new lock expiry, also the new `dueAt`. */
+      lockedUntil: number;
+    }
   | {
       kind: "update";
       /** New `dueAt` (next occurrence, retry time, or now for a release). */
@@ -148,7 +161,7 @@ export type SettleResult = "ok" | "not_found" | "lock_lost";
 export interface Store {
   /** Short name reported by `/health` (`"memory"`, `"mongodb"`). */
   readonly name: string;
-  /** Inserts or atomically replaces the record with `record.id` (dropping any lock). */
+  /** Inserts or atomically replaces the record with `record.id` (dropping any lock, `lockedBy` included). */
   put(record: StoredMessage): Promise<"created" | "replaced">;
   /** The record with this id, or undefined. Returns a copy the caller may keep. */
   get(id: string): Promise<StoredMessage | undefined>;
@@ -156,8 +169,8 @@ export interface Store {
   remove(id: string): Promise<boolean>;
   /**
    * Atomically claims up to `limit` records of `lane` with `dueAt <= now`, earliest `dueAt`
-   * first: each gets `lockToken = token`, `lockedUntil = dueAt = request.lockedUntil` and
-   * `attempts + 1`. Returns the claimed records as they are after the claim. A record is never
+   * first: each gets `lockToken = token`, `lockedUntil = dueAt = request.lockedUntil`,
+   * `lockedBy = consumer` (none without one) and `attempts + 1`. Returns the claimed records as they are after the claim. A record is never
    * returned to two concurrent claims (across processes this relies on their clocks agreeing to
    * well within the lock time). A claim returns fewer than `limit` only when fewer were due.
    */

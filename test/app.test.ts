@@ -118,6 +118,37 @@ describe("acks over HTTP", () => {
   });
 });
 
+describe("POST /messages/:id/extend", () => {
+  it("moves the lock's expiry, keeps the token, and shows who holds the lock", async () => {
+    const { call, pitstop, clock } = setup();
+    await call("POST", "/messages", { message: { id: "long" } });
+    const [d] = await pitstop.claim({ limit: 1, consumer: "puller" });
+    expect((await call("GET", "/messages/long")).json).toMatchObject({ locked: true, lockedBy: "puller", lockedUntil: "2026-05-01T08:00:30.000Z" });
+    expect(await call("POST", "/messages/long/extend", { token: d.token, by: "PT2M" })).toEqual({ status: 200, json: { lockedUntil: "2026-05-01T08:02:00.000Z" } });
+    clock.advance(60_000);
+    // Without `by`, the engine's lock time (30 s) from now.
+    expect(await call("POST", "/messages/long/extend", { token: d.token })).toEqual({ status: 200, json: { lockedUntil: "2026-05-01T08:01:30.000Z" } });
+    expect(await call("POST", "/messages/long/extend", { token: d.token, by: 5000 })).toEqual({ status: 200, json: { lockedUntil: "2026-05-01T08:01:05.000Z" } });
+    expect((await call("GET", "/messages/long")).json).toMatchObject({ locked: true, lockedBy: "puller", lockedUntil: "2026-05-01T08:01:05.000Z", attempts: 1 });
+    expect(await pitstop.claim({ limit: 1 })).toEqual([]);
+    expect((await call("POST", "/messages/long/ack", { token: d.token })).status).toBe(204);
+  });
+
+  it("answers 400 for a bad body, 404 for a missing message, 409 lock_lost for a stale or expired token", async () => {
+    const { call, pitstop, clock } = setup();
+    await call("POST", "/messages", { message: { id: "e" } });
+    const [d] = await pitstop.claim({ limit: 1 });
+    for (const body of [{ token: d.token, by: "soon" }, { token: d.token, by: 0 }, { token: d.token, by: "P1M" }, { by: "PT1M" }, { token: d.token, extra: 1 }]) {
+      expect(await call("POST", "/messages/e/extend", body)).toMatchObject({ status: 400, json: { error: "invalid_request" } });
+    }
+    expect(await call("POST", "/messages/e/extend", { token: "stale" })).toMatchObject({ status: 409, json: { error: "lock_lost" } });
+    expect(await call("POST", "/messages/none/extend", { token: d.token })).toMatchObject({ status: 404, json: { error: "not_found" } });
+    clock.advance(30_000);
+    expect(await call("POST", "/messages/e/extend", { token: d.token })).toMatchObject({ status: 409, json: { error: "lock_lost" } });
+    expect((await call("GET", "/messages/e")).json).toEqual({ id: "e", message: { id: "e" }, at: "2026-05-01T08:00:00.000Z", topic: "default", attempts: 1, state: "pending", locked: false });
+  });
+});
+
 describe("auth", () => {
   it("requires the bearer token on every route but /health", async () => {
     const { app, call } = setup({ token: "tok" });
@@ -138,15 +169,23 @@ describe("GET /events", () => {
     const { app, call } = setup();
     await call("POST", "/messages", { message: { id: "f1", v: "ü" }, topic: "t" });
     const controller = new AbortController();
-    const response = await app.request("/events?topic=t", { signal: controller.signal });
+    const response = await app.request("/events?topic=t&consumer=worker%201", { signal: controller.signal });
     expect(response.headers.get("content-type")).toBe("text/event-stream");
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
     while (!text.endsWith("id: f1\n\n")) text += (await reader.read()).value;
-    const frame = /^: connected\n\nevent: message\ndata: (.*)\nid: f1\n\n$/.exec(text);
-    expect(text.startsWith(": connected\n\n")).toBe(true);
+    const frame = /^: connected as worker 1\n\nevent: message\ndata: (.*)\nid: f1\n\n$/.exec(text);
+    expect(text.startsWith(": connected as worker 1\n\n")).toBe(true);
     const data = JSON.parse(frame![1]);
-    expect(data).toEqual({ id: "f1", message: { id: "f1", v: "ü" }, attempt: 1, token: expect.any(String), at: new Date(T0).toISOString() });
+    expect(data).toEqual({
+      id: "f1",
+      message: { id: "f1", v: "ü" },
+      attempt: 1,
+      token: expect.any(String),
+      at: new Date(T0).toISOString(),
+      deadline: new Date(T0 + 30_000).toISOString(),
+    });
+    expect((await call("GET", "/messages/f1")).json).toMatchObject({ locked: true, lockedBy: "worker 1", lockedUntil: new Date(T0 + 30_000).toISOString() });
     controller.abort();
   });
 
@@ -158,13 +197,15 @@ describe("GET /events", () => {
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
     while (!text.includes(": heartbeat\n\n")) text += (await reader.read()).value;
-    expect(text).toBe(": connected\n\n: heartbeat\n\n");
+    expect(text).toMatch(/^: connected as sse-[0-9a-f]{8}\n\n: heartbeat\n\n$/);
     controller.abort();
   });
 
-  it("rejects a bad topic or prefetch with 400", async () => {
+  it("rejects a bad topic, prefetch or consumer with 400", async () => {
     const { call } = setup();
     expect((await call("GET", "/events?prefetch=0")).status).toBe(400);
+    expect(await call("GET", "/events?consumer=")).toMatchObject({ status: 400, json: { message: expect.stringMatching(/consumer must not be empty/) } });
+    expect((await call("GET", "/events?consumer=a%0Ab")).status).toBe(400);
     expect((await call("GET", "/events?topic=" + "x".repeat(300))).status).toBe(400);
   });
 });

@@ -81,7 +81,7 @@ describe("a failing store", () => {
     const server = await served(app, pitstop);
     const sse = await openSse(`${server.url}/events?topic=t`);
     closers.push(async () => sse.close());
-    expect((await sse.nextFrame()).comment).toBe("connected");
+    expect((await sse.nextFrame()).comment).toMatch(/^connected as sse-[0-9a-f]{8}$/);
     store.failing.add("claim");
     await call("POST", "/messages", { message: { id: "m" }, topic: "t" });
     await expect(sse.nextFrame()).rejects.toThrow(/SSE stream (ended|aborted)/);

@@ -85,13 +85,26 @@ describe("webhook delivery", () => {
     expect(await tick()).toEqual({ delivered: 1, failed: 0, removed: 0 });
     const [request] = receiver.received;
     expect(request).toMatchObject({ method: "POST", path: "/hook" });
-    expect(JSON.parse(request.body)).toEqual({ id: "order/1", message: { id: "order/1", total: 5 }, attempt: 1, at: "2026-01-01T00:00:00.000Z" });
+    expect(JSON.parse(request.body)).toEqual({ id: "order/1", message: { id: "order/1", total: 5 }, attempt: 1, at: "2026-01-01T00:00:00.000Z", deadline: "2026-01-01T00:15:00.000Z" });
     expect(request.headers).toMatchObject({ "content-type": "application/json", "webhook-id": `order/1:${T0}`, "webhook-timestamp": String(T0 / 1000) });
     expect(await verifyWebhook({ secret: SECRET, headers: request.headers, body: request.body, now: T0 })).toBe(true);
     const key = Buffer.from(SECRET.slice("whsec_".length), "base64");
     const expected = createHmac("sha256", key).update(`order/1:${T0}.${T0 / 1000}.${request.body}`).digest("base64");
     expect(request.headers["webhook-signature"]).toBe(`v1,${expected}`);
     expect(await pitstop.get("order/1")).toBeUndefined();
+  });
+
+  it("claims as the consumer \"webhooks\": lockedBy while the call is in flight", async () => {
+    await pitstop.schedule({ message: { id: "busy" }, callback: receiver.url() });
+    let seen: unknown;
+    receiver.handler = (_request, res) => {
+      void pitstop.get("busy").then((view) => {
+        seen = view;
+        res.writeHead(204).end();
+      });
+    };
+    expect(await tick()).toMatchObject({ delivered: 1 });
+    expect(seen).toMatchObject({ locked: true, lockedBy: "webhooks", lockedUntil: "2026-01-01T00:15:00.000Z" });
   });
 
   it("percent-encodes ids that are not header-safe, and sends no signature without a secret", async () => {

@@ -108,6 +108,10 @@ export interface MessageView {
   failures?: number;
   /** The last failed occurrence of a recurring message (times ISO-8601). */
   lastFailure?: { at: string; failedAt: string; attempts: number; lastError?: string };
+  /** Consumer name of the lock's holder, while locked by a named consumer. */
+  lockedBy?: string;
+  /** When the lock expires, while locked. */
+  lockedUntil?: string;
 }
 
 /** Options of a nack. */
@@ -134,7 +138,7 @@ export interface Delivery {
   topic: string;
   /** The webhook URL, for a message stored with one (or with the default callback). */
   callback?: string;
-  /** When the lock expires (epoch ms). */
+  /** When the lock expires (epoch ms); {@link Delivery.extend} moves it. */
   lockedUntil: number;
   /** Removes a one-shot message, moves a recurring one to its next occurrence. Throws `lock_lost`, `not_found`. */
   ack(): Promise<void>;
@@ -142,6 +146,8 @@ export interface Delivery {
   nack(options?: NackOptions): Promise<void>;
   /** Deletes the message for good, recurring or not (a webhook answered 410 Gone). Throws as `ack`. */
   remove(): Promise<void>;
+  /** {@link Pitstop.extend} for this delivery; updates `lockedUntil` and returns it. */
+  extend(by?: DurationInput): Promise<number>;
 }
 
 /** Which due messages a listener or a claim takes: a topic's, or the webhook messages. */
@@ -150,6 +156,11 @@ export interface ConsumeOptions {
   topic?: string;
   /** Consume the messages that have a callback (webhooks) instead of a topic. */
   webhooks?: boolean;
+  /**
+   * Who consumes, recorded as `lockedBy` on each claim (an id-like name: 1..256 characters, no
+   * control characters). @default `listener-<8 hex>` for `listen()`, none for `claim()`
+   */
+  consumer?: string;
 }
 
 /** Options of `listen()`. */
@@ -160,6 +171,8 @@ export interface ListenOptions extends ConsumeOptions {
 
 /** A stream of deliveries. Breaking out of `for await` stops it like `stop()`. */
 export interface Listener extends AsyncIterable<Delivery> {
+  /** Its consumer name: the one given, or the generated one. */
+  readonly consumer: string;
   /**
    * The deliveries already claimed and waiting to be handed out, taken at once without waiting,
    * for consumers that write in batches (an SSE stream sends them in one write). Call it between
@@ -176,11 +189,47 @@ export interface AckOutcome {
   result: SettleResult;
 }
 
+/** `detail` of every lifecycle event. */
+export interface LifecycleDetail {
+  id: string;
+  topic: string;
+  /** The attempt concerned (1 on a first delivery), as `Delivery.attempt`. */
+  attempt: number;
+  /** Scheduled time of the occurrence concerned (epoch ms), as `Delivery.at`; retries keep it. */
+  at: number;
+}
+
+/** The events an engine dispatches, each a `CustomEvent` with a {@link LifecycleDetail}. */
+export interface PitstopEventMap {
+  /** A listener or `claim()` handed a delivery out. */
+  delivered: CustomEvent<LifecycleDetail>;
+  /** A delivery was acked (by the `Delivery`, by id and token, or in `ackMany`). */
+  acked: CustomEvent<LifecycleDetail>;
+  /** A delivery was nacked. */
+  nacked: CustomEvent<LifecycleDetail>;
+  /** A listener's delivery was neither acked nor nacked before its lock ran out: the message is due again. */
+  expired: CustomEvent<LifecycleDetail>;
+  /** A message failed for good (attempts exhausted, or a final nack) and became a dead letter. */
+  dead: CustomEvent<LifecycleDetail>;
+  /** An occurrence of a recurring message failed for good and the schedule moved on. */
+  "failed-occurrence": CustomEvent<LifecycleDetail>;
+}
+
+/** Name of a lifecycle event. */
+export type PitstopEventName = keyof PitstopEventMap;
+
 /**
  * The engine: scheduling, locks, acks and retries over any {@link Store}. Every method that takes
  * input checks it first and throws `invalid_request` (naming the field) before touching the store.
+ *
+ * It is an `EventTarget` dispatching the lifecycle events of {@link PitstopEventMap}, synchronously
+ * after what they report happened; a handler should not throw (on Node that is an uncaught exception).
  */
-export interface Pitstop {
+export interface Pitstop extends EventTarget {
+  addEventListener<K extends PitstopEventName>(type: K, listener: (event: PitstopEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends PitstopEventName>(type: K, listener: (event: PitstopEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
   /** Name of the store in use (`"memory"`, `"mongodb"`). */
   readonly storeName: string;
   /** The engine's clock, in epoch ms. */
@@ -206,6 +255,12 @@ export interface Pitstop {
   ack(id: string, token: string): Promise<void>;
   /** Nacks by id and lock token. Throws `invalid_request` (bad `retryIn`), `not_found` or `lock_lost`. */
   nack(id: string, token: string, options?: NackOptions): Promise<void>;
+  /**
+   * Moves the lock's expiry to now + `by` (ISO-8601 duration or ms; default the engine's lock
+   * time), keeping the token; returns the new expiry (epoch ms). Throws `invalid_request` (bad
+   * `by`), `not_found` or `lock_lost` (a stale token, or a lock that already expired).
+   */
+  extend(id: string, token: string, by?: DurationInput): Promise<number>;
   /** Acks many at once (one store round trip where the store allows); reports each item, never throws per item. */
   ackMany(items: { id: string; token: string }[]): Promise<AckOutcome[]>;
   /**

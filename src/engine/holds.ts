@@ -46,6 +46,12 @@ export class Holds {
     return hold.record;
   }
 
+  /** Moves the expiry of the hold of `id` held with `token` (its lock was extended in the store). */
+  extend(id: string, token: string, lockedUntil: number): void {
+    const hold = this.byId.get(id);
+    if (hold?.record.lockToken === token) hold.record.lockedUntil = hold.record.dueAt = lockedUntil;
+  }
+
   /** How many deliveries `owner` holds. */
   count(owner: HoldOwner): number {
     return this.byOwner.get(owner)?.size ?? 0;

@@ -6,6 +6,7 @@ export type {
   Delivery,
   EngineOptions,
   Health,
+  LifecycleDetail,
   Listener,
   ListenOptions,
   MessageView,
@@ -14,6 +15,8 @@ export type {
   PolicyInput,
   TopicPolicy,
   TopicView,
+  PitstopEventMap,
+  PitstopEventName,
   ScheduleInput,
   Scheduled,
 } from "./api.ts";

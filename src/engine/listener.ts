@@ -1,7 +1,8 @@
 import type { Logger } from "../log.ts";
 import type { StoredMessage } from "../types.ts";
-import type { Delivery, Listener } from "./api.ts";
+import type { Delivery, LifecycleDetail, Listener } from "./api.ts";
 import type { Clock } from "./clock.ts";
+import { detailOf } from "./events.ts";
 import type { HoldOwner, Holds } from "./holds.ts";
 
 /** One lane of the store, as the engine lets a listener use it. */
@@ -16,6 +17,8 @@ export interface LaneAccess {
 
 /** What a listener is built with. It calls these; nothing calls back into it but `wake` and `holdEnded`. */
 export interface ListenerParts {
+  /** The listener's consumer name. */
+  consumer: string;
   clock: Clock;
   loopTimeMs: number;
   claimBatch: number;
@@ -25,6 +28,8 @@ export interface ListenerParts {
   /** The delivery handed out for a claimed record (its ack and nack go to the engine). */
   deliveryOf(record: StoredMessage): Delivery;
   log: Logger;
+  /** Dispatches a lifecycle event of the engine. */
+  emit(type: "delivered" | "expired", detail: LifecycleDetail): void;
   /** Called once when the listener has stopped and released what it held. */
   onStop(): void;
 }
@@ -49,6 +54,10 @@ export class LaneListener implements Listener, HoldOwner {
   private pendingNext: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly parts: ListenerParts) {}
+
+  get consumer(): string {
+    return this.parts.consumer;
+  }
 
   /**
    * Something in the lane may be due at `dueAt` (or earlier than known): a sleeper that wakes by
@@ -84,7 +93,7 @@ export class LaneListener implements Listener, HoldOwner {
     const ready: Delivery[] = [];
     while (!this.stopped && this.bufferAt < this.buffer.length) {
       const delivery = this.buffer[this.bufferAt++];
-      if (this.parts.holds.holds(this, delivery.id, delivery.token)) ready.push(delivery);
+      if (this.parts.holds.holds(this, delivery.id, delivery.token)) ready.push(this.handedOut(delivery));
     }
     return ready;
   }
@@ -108,7 +117,7 @@ export class LaneListener implements Listener, HoldOwner {
     while (!this.stopped) {
       if (this.bufferAt < this.buffer.length) {
         const delivery = this.buffer[this.bufferAt++];
-        if (holds.holds(this, delivery.id, delivery.token)) return { done: false, value: delivery };
+        if (holds.holds(this, delivery.id, delivery.token)) return { done: false, value: this.handedOut(delivery) };
         continue;
       }
       const generation = this.generation;
@@ -117,6 +126,7 @@ export class LaneListener implements Listener, HoldOwner {
       const { expired, firstExpiry } = holds.expire(this, now);
       for (const record of expired) {
         this.parts.log("warn", `lock on message "${record.id}" (attempt ${record.attempts}) expired without an ack or nack; it is due again`);
+        this.parts.emit("expired", detailOf(record));
       }
       const room = this.parts.prefetch - holds.count(this);
       if (room > 0) {
@@ -146,6 +156,11 @@ export class LaneListener implements Listener, HoldOwner {
       if (generation === this.generation) await this.sleepUntil(wakeAt);
     }
     return { done: true, value: undefined };
+  }
+
+  private handedOut(delivery: Delivery): Delivery {
+    this.parts.emit("delivered", { id: delivery.id, topic: delivery.topic, attempt: delivery.attempt, at: delivery.at });
+    return delivery;
   }
 
   private sleepUntil(wakeAt: number): Promise<void> {

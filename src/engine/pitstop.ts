@@ -5,6 +5,7 @@ import type { SettleAction, SettleResult, StoredMessage } from "../types.ts";
 import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
 import { checkCount, checkHttpUrl, checkName } from "./checks.ts";
 import { systemClock } from "./clock.ts";
+import { LifecycleEvents, detailOf } from "./events.ts";
 import { guardStore } from "./guarded-store.ts";
 import { Holds } from "./holds.ts";
 import { WEBHOOK_LANE, deadLaneOf, laneOf } from "./lanes.ts";
@@ -28,6 +29,7 @@ export function createEngine(options: EngineOptions): Pitstop {
   /** Every running listener with its lane. */
   const listeners = new Map<LaneListener, string>();
   const holds = new Holds();
+  const events = new LifecycleEvents();
   const settler = new SettleQueue(store);
   const defaultCallback = options.defaultCallback === undefined ? undefined : checkHttpUrl(options.defaultCallback, "defaultCallback");
   const checkCallbackOption = options.checkCallback ?? ((url: string) => checkHttpUrl(url, "callback"));
@@ -94,12 +96,16 @@ export function createEngine(options: EngineOptions): Pitstop {
   const actionFor = async (record: StoredMessage, kind: "ack" | "nack", nack: NackOptions = {}): Promise<SettleAction> =>
     kind === "ack" ? ackAction(record) : nackAction(record, nack, await policyOf(record.topic));
 
-  const settleRecord = async (record: StoredMessage, token: string, action: SettleAction) => {
+  const settleRecord = async (record: StoredMessage, token: string, action: SettleAction, event?: "acked" | "nacked") => {
     const result = await settler.settle({ id: record.id, token, now: clock.now(), action });
     if (result !== "ok") return result;
     if (action.kind === "update") wake(action.lane ?? record.lane, action.dueAt);
+    if (event) events.emit(event, detailOf(record));
+    if (action.kind === "update" && action.deadAt !== undefined) events.emit("dead", detailOf(record));
+    if (action.kind === "update" && action.lastFailure !== undefined) events.emit("failed-occurrence", detailOf(record));
     // The head of an ordered lane left it (acked, removed, dead): the next one may go now.
-    if ((action.kind === "delete" || action.lane !== undefined) && (await policyOf(record.topic)).ordered) wake(record.lane, clock.now());
+    const left = action.kind === "delete" || (action.kind === "update" && action.lane !== undefined);
+    if (left && (await policyOf(record.topic)).ordered) wake(record.lane, clock.now());
     return result;
   };
 
@@ -120,19 +126,19 @@ export function createEngine(options: EngineOptions): Pitstop {
     return record;
   };
 
-  const settleById = async (id: string, token: string, action: (record: StoredMessage) => Promise<SettleAction>) => {
+  const settleById = async (id: string, token: string, action: (record: StoredMessage) => Promise<SettleAction>, event?: "acked" | "nacked") => {
     const found = await lockedRecord(id, token);
-    return typeof found === "string" ? found : settleRecord(found, token, await action(found));
+    return typeof found === "string" ? found : settleRecord(found, token, await action(found), event);
   };
 
   const deliveryOf = (record: StoredMessage): Delivery => {
     const token = record.lockToken!;
-    const settle = async (action: () => SettleAction | Promise<SettleAction>) => {
+    const settle = async (action: () => SettleAction | Promise<SettleAction>, event?: "acked" | "nacked") => {
       const chosen = await action();
       holds.end(record.id, token);
-      throwUnlessOk(record.id, await settleRecord(record, token, chosen));
+      throwUnlessOk(record.id, await settleRecord(record, token, chosen, event));
     };
-    return {
+    const delivery: Delivery = {
       id: record.id,
       message: record.message,
       attempt: record.attempts,
@@ -141,10 +147,12 @@ export function createEngine(options: EngineOptions): Pitstop {
       topic: record.topic,
       callback: record.callback,
       lockedUntil: record.lockedUntil!,
-      ack: () => settle(() => ackAction(record)),
-      nack: (nack = {}) => settle(() => actionFor(record, "nack", nack)),
+      ack: () => settle(() => ackAction(record), "acked"),
+      nack: (nack = {}) => settle(() => actionFor(record, "nack", nack), "nacked"),
       remove: () => settle(() => ({ kind: "delete" })),
+      extend: async (by) => (delivery.lockedUntil = await pitstop.extend(record.id, token, by)),
     };
+    return delivery;
   };
 
   /**
@@ -152,12 +160,12 @@ export function createEngine(options: EngineOptions): Pitstop {
    * record claimed past its last attempt is one whose last lock expired: it fails here (dead, or
    * a failed occurrence) instead of being delivered.
    */
-  const claimLane = async (lane: string, limit: number, topic?: string): Promise<StoredMessage[]> => {
+  const claimLane = async (lane: string, limit: number, topic?: string, consumer?: string): Promise<StoredMessage[]> => {
     const policy = topic === undefined ? undefined : await policyOf(topic);
     const now = clock.now();
     const lockedUntil = now + (policy?.lockTimeMs ?? lockTimeMs);
     const ordered = policy?.ordered === true;
-    const claimed = await store.claim({ lane, now, lockedUntil, limit: ordered ? 1 : limit, token: crypto.randomUUID(), ...(ordered && { ordered }) });
+    const claimed = await store.claim({ lane, now, lockedUntil, limit: ordered ? 1 : limit, token: crypto.randomUUID(), ...(ordered && { ordered }), ...(consumer !== undefined && { consumer }) });
     const deliverable: StoredMessage[] = [];
     const exhausted: StoredMessage[] = [];
     for (const record of claimed) {
@@ -170,6 +178,8 @@ export function createEngine(options: EngineOptions): Pitstop {
     return deliverable;
   };
 
+  const consumerOf = (consume: ConsumeOptions) => (consume.consumer === undefined ? undefined : checkName(consume.consumer, "consumer"));
+
   const release = async (records: StoredMessage[]) => {
     if (records.length === 0) return;
     const now = clock.now();
@@ -177,7 +187,7 @@ export function createEngine(options: EngineOptions): Pitstop {
     for (const lane of new Set(records.map((r) => r.lane))) wake(lane, now);
   };
 
-  const pitstop: Pitstop = {
+  const pitstop: Pitstop = Object.assign(events, {
     storeName: store.name,
     now: () => clock.now(),
 
@@ -208,20 +218,23 @@ export function createEngine(options: EngineOptions): Pitstop {
     listen(listenOptions = {}) {
       const lane = laneFor(listenOptions);
       const topic = listenOptions.webhooks ? undefined : listenOptions.topic ?? "default";
+      const consumer = consumerOf(listenOptions) ?? `listener-${crypto.randomUUID().slice(0, 8)}`;
       const prefetch = listenOptions.prefetch === undefined ? 1000 : checkCount(listenOptions.prefetch, "prefetch", MAX_BATCH);
       const listener: LaneListener = new LaneListener({
+        consumer,
         clock,
         loopTimeMs,
         claimBatch,
         prefetch,
         holds,
         lane: {
-          claim: (limit) => claimLane(lane, limit, topic),
+          claim: (limit) => claimLane(lane, limit, topic, consumer),
           nextDueAt: async () => store.nextDueAt(lane, topic !== undefined && (await policyOf(topic)).ordered),
           release,
         },
         deliveryOf,
         log,
+        emit: (type, detail) => events.emit(type, detail),
         onStop: () => listeners.delete(listener),
       });
       listeners.set(listener, lane);
@@ -231,20 +244,31 @@ export function createEngine(options: EngineOptions): Pitstop {
     async claim(claimOptions) {
       const lane = laneFor(claimOptions);
       const topic = claimOptions.webhooks ? undefined : claimOptions.topic ?? "default";
-      return (await claimLane(lane, checkCount(claimOptions.limit, "limit", MAX_BATCH), topic)).map(deliveryOf);
+      const claimed = await claimLane(lane, checkCount(claimOptions.limit, "limit", MAX_BATCH), topic, consumerOf(claimOptions));
+      for (const record of claimed) events.emit("delivered", detailOf(record));
+      return claimed.map(deliveryOf);
     },
 
     async ack(id, token) {
-      throwUnlessOk(id, await settleById(id, token, async (record) => ackAction(record)));
+      throwUnlessOk(id, await settleById(id, token, async (record) => ackAction(record), "acked"));
     },
 
     async nack(id, token, nack = {}) {
       if (nack.retryIn !== undefined) delayMs(nack.retryIn, "retryIn");
-      throwUnlessOk(id, await settleById(id, token, (record) => actionFor(record, "nack", nack)));
+      throwUnlessOk(id, await settleById(id, token, (record) => actionFor(record, "nack", nack), "nacked"));
+    },
+
+    async extend(id, token, by) {
+      const ms = by === undefined ? lockTimeMs : durationMs(parseDuration(by, "by"), "by");
+      const now = clock.now();
+      const lockedUntil = now + ms;
+      throwUnlessOk(id, await settler.settle({ id, token, now, action: { kind: "extend", lockedUntil } }));
+      holds.extend(id, token, lockedUntil);
+      return lockedUntil;
     },
 
     async ackMany(items) {
-      return Promise.all(items.map(async ({ id, token }) => ({ id, result: await settleById(id, token, async (record) => ackAction(record)) })));
+      return Promise.all(items.map(async ({ id, token }) => ({ id, result: await settleById(id, token, async (record) => ackAction(record), "acked") })));
     },
 
     ...topicOperations({ store, policies, lockTimeMs, now: () => clock.now(), wake }),
@@ -262,6 +286,6 @@ export function createEngine(options: EngineOptions): Pitstop {
       await Promise.all([...listeners.keys()].map((l) => l.stop()));
       await store.dispose?.();
     },
-  };
+  } satisfies Omit<Pitstop, keyof EventTarget>);
   return pitstop;
 }

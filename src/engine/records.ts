@@ -93,5 +93,7 @@ export function messageView(record: StoredMessage, now: number): MessageView {
         ...(failure.lastError !== undefined && { lastError: failure.lastError }),
       },
     }),
+    ...(locked && record.lockedBy !== undefined && { lockedBy: record.lockedBy }),
+    ...(locked && { lockedUntil: formatTime(record.lockedUntil!) }),
   };
 }

@@ -5,7 +5,8 @@ import { PitstopError } from "../errors.ts";
 import { consoleLogger, type Logger } from "../log.ts";
 import { parseBody, readOptionalJson, validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
-import { ackBody, batchAckBody, eventsQuery, idParam, nackBody, policyBody, redriveBody, storeBody, topicParam, valid } from "./schemas.ts";
+import { formatTime } from "../schedule.ts";
+import { ackBody, batchAckBody, eventsQuery, extendBody, idParam, nackBody, policyBody, redriveBody, storeBody, topicParam, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
 
 /** Options of the HTTP app. */
@@ -74,6 +75,11 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     return c.body(null, 204);
   });
 
+  app.post("/messages/:id/extend", valid("param", idParam), validJson(extendBody, maxBody), async (c) => {
+    const { token, by } = c.req.valid("json");
+    return c.json({ lockedUntil: formatTime(await pitstop.extend(c.req.valid("param").id, token, by)) });
+  });
+
   // The body of a redrive is optional: without one the message is due now.
   app.post("/messages/:id/redrive", valid("param", idParam), async (c) => {
     const body = await readOptionalJson(c.req.raw, maxBody);
@@ -113,8 +119,8 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     // Hono runs the GET handler for HEAD and drops the body: a stream here would be a hidden
     // consumer claiming messages nobody reads. HEAD gets the headers only.
     if (c.req.method === "HEAD") return c.body(null, 200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-    const { topic, prefetch } = c.req.valid("query");
-    return eventStream(c, pitstop, { topic, prefetch, heartbeatMs: options.heartbeatMs ?? 15_000, log });
+    const { topic, prefetch, consumer } = c.req.valid("query");
+    return eventStream(c, pitstop, { topic, prefetch, consumer: consumer ?? `sse-${crypto.randomUUID().slice(0, 8)}`, heartbeatMs: options.heartbeatMs ?? 15_000, log });
   });
 
   return app;

@@ -36,6 +36,9 @@ export const storeBody = z.strictObject({
 /** `POST /messages/:id/ack` */
 export const ackBody = z.strictObject({ token });
 
+/** `POST /messages/:id/extend` */
+export const extendBody = z.strictObject({ token, by: duration.optional() });
+
 /** `POST /messages/:id/nack` */
 export const nackBody = z.strictObject({ token, error: z.string().max(4096).optional(), retryIn: duration.optional(), final: z.boolean().optional() });
 
@@ -64,6 +67,7 @@ export const idParam = z.object({ id: name("id") });
 /** `GET /events` */
 export const eventsQuery = z.object({
   topic: name("topic").default("default"),
+  consumer: name("consumer").optional(),
   prefetch: z.coerce.number().int().min(1).max(100_000).optional(),
 });
 

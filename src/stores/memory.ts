@@ -161,8 +161,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       unlink(entry);
       return "ok";
     }
+    if (action.kind === "extend") {
+      record.lockedUntil = record.dueAt = action.lockedUntil;
+      lanes.get(record.lane)!.update(entry);
+      return "ok";
+    }
     record.lockToken = undefined;
     record.lockedUntil = undefined;
+    record.lockedBy = undefined;
     record.dueAt = action.dueAt;
     if (action.at !== undefined) record.at = action.at;
     if (action.attempts !== undefined) record.attempts = action.attempts;
@@ -179,7 +185,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     name: options.name ?? "memory",
 
     async put(record) {
-      const { lockToken: _token, lockedUntil: _until, ...fresh } = record;
+      const { lockToken: _token, lockedUntil: _until, lockedBy: _by, ...fresh } = record;
       const existing = byId.get(record.id);
       if (existing) unlink(existing);
       const entry: Entry = { record: fresh as StoredMessage, pos: 0, seq: seq++ };
@@ -210,6 +216,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
         const record = entry.record;
         record.lockToken = request.token;
         record.lockedUntil = request.lockedUntil;
+        record.lockedBy = request.consumer;
         record.dueAt = request.lockedUntil;
         record.attempts += 1;
         heap.update(entry);

@@ -202,7 +202,8 @@ export async function connectMongoStore(options: MongoStoreOptions = {}): Promis
 const due = (request: ClaimRequest): Filter<MessageDoc> => ({ lane: request.lane, dueAt: { $lte: request.now } });
 
 const lock = (request: ClaimRequest, rev: string): UpdateFilter<MessageDoc> => ({
-  $set: { lockToken: request.token, lockedUntil: request.lockedUntil, dueAt: request.lockedUntil, rev },
+  $set: { lockToken: request.token, lockedUntil: request.lockedUntil, dueAt: request.lockedUntil, rev, ...(request.consumer !== undefined && { lockedBy: request.consumer }) },
+  ...(request.consumer === undefined && { $unset: { lockedBy: "" } }),
   $inc: { attempts: 1 },
 });
 
@@ -257,7 +258,15 @@ async function claimMany(messages: Messages, request: ClaimRequest): Promise<Sto
     // Running updateMany again is safe: documents a failed attempt locked no longer carry the rev
     // they were read with, and the read below finds them by the new one.
     const { modifiedCount } = await again(() => messages.updateMany(read, lock(request, rev)));
-    let won: MessageDoc[] = docs.map((d) => ({ ...d, lockToken: request.token, lockedUntil: request.lockedUntil, dueAt: request.lockedUntil, attempts: d.attempts + 1, rev }));
+    let won: MessageDoc[] = docs.map(({ lockedBy: _by, ...d }) => ({
+      ...d,
+      lockToken: request.token,
+      lockedUntil: request.lockedUntil,
+      dueAt: request.lockedUntil,
+      attempts: d.attempts + 1,
+      rev,
+      ...(request.consumer !== undefined && { lockedBy: request.consumer }),
+    }));
     if (modifiedCount !== docs.length) {
       const locked = new Map((await messages.find({ _id: { $in: docs.map((d) => d._id) }, rev }).toArray()).map((d) => [d._id, d]));
       won = docs.flatMap((d) => locked.get(d._id) ?? []);
@@ -270,11 +279,15 @@ async function claimMany(messages: Messages, request: ClaimRequest): Promise<Sto
 
 const held = (op: SettleOp): Filter<MessageDoc> => ({ _id: op.id, lockToken: op.token, lockedUntil: { $gt: op.now } });
 
-/** Clears the lock and applies an update action; a delete action only marks the document with `rev`. */
+/**
+ * Clears the lock and applies an update action; a delete action only marks the document with
+ * `rev`; an extend action keeps the lock and moves its expiry.
+ */
 function settled(op: SettleOp, rev: string): UpdateFilter<MessageDoc> {
-  const set: Partial<MessageDoc> = { rev };
-  const unset: Partial<Record<keyof MessageDoc, "">> = { lockToken: "", lockedUntil: "" };
   const action = op.action;
+  if (action.kind === "extend") return { $set: { rev, lockedUntil: action.lockedUntil, dueAt: action.lockedUntil } };
+  const set: Partial<MessageDoc> = { rev };
+  const unset: Partial<Record<keyof MessageDoc, "">> = { lockToken: "", lockedUntil: "", lockedBy: "" };
   if (action.kind === "update") {
     set.dueAt = action.dueAt;
     if (action.at !== undefined) set.at = action.at;
@@ -309,8 +322,8 @@ async function settleOne(messages: Messages, op: SettleOp): Promise<SettleResult
 }
 
 /**
- * Settles a batch in one update command: every op, deletes included, clears its lock and stamps
- * its own `rev`, so when some fail one read tells which (a bulk write only reports totals); then
+ * Settles a batch in one update command: every op, deletes included, clears its lock (an extend
+ * moves it) and stamps its own `rev`, so when some fail one read tells which (a bulk write only reports totals); then
  * one deleteMany removes the documents stamped by delete ops. Ops on the same id run in rounds,
  * in their order. A crash between the two leaves an acked record unlocked until its old lock
  * time, when it is delivered again: at least once, never lost.
@@ -384,7 +397,7 @@ function withoutUndefined<T extends object>(value: T): T {
 
 /** The document for a record; lock fields are dropped, as `put` requires. */
 function toDoc(record: StoredMessage): MessageDoc {
-  const { id, message, lockToken, lockedUntil, ...fields } = record;
+  const { id, message, lockToken, lockedUntil, lockedBy, ...fields } = record;
   const doc = { _id: id, body: JSON.stringify(message), ...fields, rev: crypto.randomUUID() };
   // The driver would store undefined as null.
   return Object.fromEntries(Object.entries(doc).filter(([, value]) => value !== undefined)) as unknown as MessageDoc;

@@ -67,7 +67,8 @@ type Attempt = { outcome: "delivered" } | { outcome: "removed" } | { outcome: "f
  * the message (recurring ones included), anything else nacks with `lastError` set ("HTTP 500",
  * "timeout after 30000 ms", "fetch failed: …") and `Retry-After` as the retry delay.
  *
- * The body is `{"id","message","attempt","at"}` (`at`: the occurrence, ISO-8601 UTC). Headers
+ * The body is `{"id","message","attempt","at","deadline"}` (`at`: the occurrence; `deadline`: when
+ * the lock expires, after which the message is delivered again; both ISO-8601 UTC). Headers
  * follow Standard Webhooks; `webhook-id` is `<id>:<at in epoch ms>` (the id percent-encoded as
  * needed), the same for every retry of one occurrence, so receivers can drop duplicates by it.
  */
@@ -86,7 +87,7 @@ export function webhookDeliverer(pitstop: Pitstop, options: WebhookOptions = {})
     } catch (error) {
       return { outcome: "failed", error: `callback refused: ${(error as Error).message}` };
     }
-    const body = JSON.stringify({ id: delivery.id, message: delivery.message, attempt: delivery.attempt, at: formatTime(delivery.at) });
+    const body = JSON.stringify({ id: delivery.id, message: delivery.message, attempt: delivery.attempt, at: formatTime(delivery.at), deadline: formatTime(delivery.lockedUntil) });
     const webhookId = `${headerSafe(delivery.id)}:${delivery.at}`;
     const timestamp = Math.floor(pitstop.now() / 1000);
     const headers: Record<string, string> = { "content-type": "application/json", "webhook-id": webhookId, "webhook-timestamp": String(timestamp) };

@@ -2,6 +2,9 @@ import type { Delivery, Listener, Pitstop } from "../engine/index.ts";
 import { consoleLogger } from "../log.ts";
 import { reportTo, webhookDeliverer, type WebhookOptions, type WebhookOutcome } from "./deliver.ts";
 
+/** Consumer name the webhook runners claim with, shown as `lockedBy`. */
+const CONSUMER = "webhooks";
+
 /** Options of {@link tickWebhooks}. */
 export interface TickOptions extends WebhookOptions {
   /** Most messages claimed by one call; the rest wait for the next. @default 500 */
@@ -37,7 +40,7 @@ export async function tickWebhooks(pitstop: Pitstop, options: TickOptions = {}):
   const refill = () =>
     (refilling ??= (async () => {
       try {
-        const batch = await pitstop.claim({ webhooks: true, limit: Math.min(concurrency, maxMessages - claimed) });
+        const batch = await pitstop.claim({ webhooks: true, consumer: CONSUMER, limit: Math.min(concurrency, maxMessages - claimed) });
         claimed += batch.length;
         queue.push(...batch);
         exhausted = batch.length === 0 || claimed >= maxMessages;
@@ -87,7 +90,7 @@ export function startWebhookLoop(pitstop: Pitstop, options: WebhookOptions & { r
 
   const running = (async () => {
     while (!stopping) {
-      const current = (listener = pitstop.listen({ webhooks: true, prefetch: Math.max(1, options.concurrency ?? 16) }));
+      const current = (listener = pitstop.listen({ webhooks: true, consumer: CONSUMER, prefetch: Math.max(1, options.concurrency ?? 16) }));
       try {
         const deliveries = current[Symbol.asyncIterator]();
         for (;;) {

@@ -15,7 +15,7 @@ export interface ScenarioOptions {
 
 /**
  * The user's journey over HTTP, the same on every runtime: store, receive on SSE, ack,
- * recurring ×3, replace, remove, lock expiry, nack, release on disconnect, bad input, auth.
+ * recurring ×3, replace, remove, lock expiry, extend, nack, release on disconnect, bad input, auth.
  */
 export async function runScenario(base: string, options: ScenarioOptions): Promise<void> {
   const auth: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
@@ -33,10 +33,11 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
     expect(wrong.status).toBe(401);
   }
 
-  const sse: SseClient = await openSse(`${base}/events?topic=${topic}`, auth);
+  const consumer = `reader-${topic}`;
+  const sse: SseClient = await openSse(`${base}/events?topic=${topic}&consumer=${consumer}`, auth);
   try {
     expect(sse.response.headers.get("content-type")).toMatch(/^text\/event-stream/);
-    expect((await sse.nextFrame()).comment).toBe("connected");
+    expect((await sse.nextFrame()).comment).toBe(`connected as ${consumer}`);
 
     // One-shot: delivered at its time, not before; ack removes it.
     const at = Date.now() + 300;
@@ -45,7 +46,9 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
     expect(created.json).toEqual({ id: expect.any(String), at: new Date(at).toISOString(), topic });
     const first = await sse.nextDelivery();
     expect(Date.now()).toBeGreaterThanOrEqual(at - 5);
-    expect(first).toEqual({ id: created.json.id, message: { id: created.json.id, hello: "world" }, attempt: 1, token: expect.any(String), at: new Date(at).toISOString() });
+    expect(first).toEqual({ id: created.json.id, message: { id: created.json.id, hello: "world" }, attempt: 1, token: expect.any(String), at: new Date(at).toISOString(), deadline: expect.any(String) });
+    expect(Date.parse(first.deadline)).toBeGreaterThan(at);
+    expect(Date.parse(first.deadline)).toBeLessThanOrEqual(Date.now() + options.lockTimeMs);
     expect((await ack(first.id, first.token)).status).toBe(204);
     expect((await call("GET", `/messages/${first.id}`)).status).toBe(404);
 
@@ -82,6 +85,17 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
     expect(again).toMatchObject({ id: "slow", attempt: 2 });
     expect(await ack("slow", unacked.token)).toMatchObject({ status: 409, json: { error: "lock_lost" } });
     expect((await ack("slow", again.token)).status).toBe(204);
+
+    // Extend: the lock outlives its original lock time, with the same token, until acked.
+    await schedule({ message: { id: "lease" } });
+    const leased = await sse.nextDelivery();
+    const extended = await call("POST", "/messages/lease/extend", { token: leased.token, by: options.lockTimeMs * 3 });
+    expect(extended.status).toBe(200);
+    expect(Date.parse(extended.json.lockedUntil)).toBeGreaterThan(Date.parse(leased.deadline) + options.lockTimeMs);
+    await expect(sse.nextDelivery(options.lockTimeMs + 500)).rejects.toThrow(/no SSE frame within/);
+    expect((await call("GET", "/messages/lease")).json).toMatchObject({ locked: true, attempts: 1, lockedBy: consumer, lockedUntil: extended.json.lockedUntil });
+    expect(await call("POST", "/messages/lease/extend", { token: "stale" })).toMatchObject({ status: 409, json: { error: "lock_lost" } });
+    expect((await ack("lease", leased.token)).status).toBe(204);
 
     // Nack: retried after retryIn with lastError recorded.
     await schedule({ message: { id: "flaky" } });

@@ -164,6 +164,51 @@ export function testStore(name: string, factory: StoreFactory): void {
       expect((await store.get("u"))!.lastError).toBe("nope");
     });
 
+    it("extends a lock held with the current token: same token, later lockedUntil and dueAt", async () => {
+      for (const id of ["x1", "x2", "x3", "x4"]) await store.put(record(id, T0));
+      await store.claim({ ...claimReq(T0, 4, "lease"), consumer: "worker-1" });
+      expect(await store.settle([{ id: "x1", token: "lease", now: T0 + 1, action: { kind: "extend", lockedUntil: T0 + 200_000 } }])).toEqual(["ok"]);
+      expect(await store.settle([{ id: "x2", token: "stale", now: T0 + 1, action: { kind: "extend", lockedUntil: T0 + 200_000 } }])).toEqual(["lock_lost"]);
+      const results = await store.settle([
+        { id: "x1", token: "lease", now: T0 + 1, action: { kind: "extend", lockedUntil: T0 + 300_000 } },
+        { id: "x2", token: "stale", now: T0 + 1, action: { kind: "extend", lockedUntil: T0 + 300_000 } },
+        { id: "x3", token: "lease", now: T0 + 60_000, action: { kind: "extend", lockedUntil: T0 + 300_000 } },
+        { id: "none", token: "lease", now: T0 + 1, action: { kind: "extend", lockedUntil: T0 + 300_000 } },
+        { id: "x4", token: "lease", now: T0 + 1, action: { kind: "extend", lockedUntil: T0 + 120_000 } },
+        { id: "x4", token: "lease", now: T0 + 2, action: { kind: "delete" } },
+      ]);
+      expect(results).toEqual(["ok", "lock_lost", "lock_lost", "not_found", "ok", "ok"]);
+      expect(await store.get("x1")).toMatchObject({ lockToken: "lease", lockedBy: "worker-1", lockedUntil: T0 + 300_000, dueAt: T0 + 300_000, attempts: 1 });
+      expect(await store.get("x2")).toMatchObject({ lockToken: "lease", lockedUntil: T0 + 60_000, dueAt: T0 + 60_000 });
+      expect(await store.get("x4")).toBeUndefined();
+      // Past the original lock time the extended record is still locked, and its token still settles.
+      expect((await store.claim(claimReq(T0 + 60_000, 10, "late"))).map((r) => r.id)).toEqual(["x2", "x3"]);
+      expect(await store.nextDueAt(lane)).toBe(T0 + 120_000);
+      expect(await store.settle([{ id: "x1", token: "lease", now: T0 + 299_999, action: { kind: "update", dueAt: T0 + 400_000 } }])).toEqual(["ok"]);
+      const settled = (await store.get("x1"))!;
+      expect(settled).toMatchObject({ dueAt: T0 + 400_000 });
+      expect(settled.lockToken).toBeUndefined();
+    });
+
+    it("records the claiming consumer as lockedBy and clears it with the lock", async () => {
+      await store.put(record("w1", T0));
+      await store.put(record("w2", T0));
+      const claimed = await store.claim({ ...claimReq(T0, 2, "t1"), consumer: "sse-1" });
+      expect(claimed.map((r) => r.lockedBy)).toEqual(["sse-1", "sse-1"]);
+      expect(await store.get("w1")).toMatchObject({ lockedBy: "sse-1", lockToken: "t1" });
+      // An expired lock claimed again without a consumer keeps no stale name.
+      const [again] = await store.claim({ ...claimReq(T0 + 60_000, 1, "t2") });
+      expect(again.id).toBe("w1");
+      expect(again.lockedBy).toBeUndefined();
+      expect((await store.get("w1"))!.lockedBy).toBeUndefined();
+      await store.settle([{ id: "w2", token: "t1", now: T0 + 1, action: { kind: "update", dueAt: T0 + 10 } }]);
+      expect((await store.get("w2"))!.lockedBy).toBeUndefined();
+      await store.claim({ ...claimReq(T0 + 10, 1, "t3"), consumer: "webhooks" });
+      expect((await store.get("w2"))!.lockedBy).toBe("webhooks");
+      await store.put(record("w2", T0 + 20));
+      expect((await store.get("w2"))!.lockedBy).toBeUndefined();
+    });
+
     it("drops the lock when a locked record is replaced", async () => {
       await store.put(record("r", T0));
       await store.claim(claimReq(T0, 1, "old"));

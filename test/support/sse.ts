@@ -16,6 +16,8 @@ export interface DeliveryFrame {
   attempt: number;
   token: string;
   at: string;
+  /** When the lock expires. */
+  deadline: string;
 }
 
 /** A real SSE client that parses frames as they arrive. */
