@@ -25,6 +25,7 @@ export function guardStore(store: Store): Store {
     claim: guard("claim", (request) => store.claim(request)),
     settle: guard("settle", (ops) => store.settle(ops)),
     nextDueAt: guard("nextDueAt", (lane) => store.nextDueAt(lane)),
+    list: guard("list", (request) => store.list(request)),
     ping: guard("ping", async () => store.ping?.()),
     dispose: guard("dispose", async () => store.dispose?.()),
   };

@@ -1,7 +1,7 @@
 import type { Store } from "../../src/types.ts";
 
 /** Store methods a {@link FlakyStore} can be told to fail. */
-export type StoreMethod = "put" | "get" | "remove" | "claim" | "settle" | "nextDueAt" | "ping";
+export type StoreMethod = "put" | "get" | "remove" | "claim" | "settle" | "nextDueAt" | "list" | "ping";
 
 /** A store that fails the methods named in `failing` with a plain Error (as a broken driver would). */
 export interface FlakyStore extends Store {
@@ -22,6 +22,7 @@ export function flakyStore(inner: Store): FlakyStore {
     claim: (request) => call("claim", () => inner.claim(request)),
     settle: (ops) => call("settle", () => inner.settle(ops)),
     nextDueAt: (lane) => call("nextDueAt", () => inner.nextDueAt(lane)),
+    list: (request) => call("list", () => inner.list(request)),
     ping: () => call("ping", async () => inner.ping?.()),
     dispose: async () => inner.dispose?.(),
   };
