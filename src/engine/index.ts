@@ -8,6 +8,8 @@ export type {
   Health,
   Listener,
   ListenOptions,
+  ListOptions,
+  MessagePage,
   MessageView,
   NackOptions,
   Pitstop,

@@ -1,9 +1,9 @@
-import { PitstopError } from "../errors.ts";
+import { invalid, PitstopError } from "../errors.ts";
 import { consoleLogger } from "../log.ts";
 import { backoffMs, delayMs, durationMs, formatTime, nextOccurrenceAfter, parseDuration } from "../schedule.ts";
 import type { SettleAction, SettleResult, StoredMessage } from "../types.ts";
 import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
-import { checkCount, checkHttpUrl, checkName } from "./checks.ts";
+import { badCursor, checkCount, checkCursor, checkHttpUrl, checkListState, checkName, cursorOf } from "./checks.ts";
 import { systemClock } from "./clock.ts";
 import { guardStore } from "./guarded-store.ts";
 import { Holds } from "./holds.ts";
@@ -14,6 +14,9 @@ import { SettleQueue } from "./settle-queue.ts";
 
 /** Most deliveries one `claim` or one listener's prefetch may ask for. */
 const MAX_BATCH = 100_000;
+
+/** Most messages one page of `list` may hold. */
+const MAX_PAGE = 1000;
 
 /** The engine over `options.store`. See {@link Pitstop}. */
 export function createEngine(options: EngineOptions): Pitstop {
@@ -153,6 +156,20 @@ export function createEngine(options: EngineOptions): Pitstop {
     async get(id) {
       const record = await store.get(checkName(id, "id"));
       return record && messageView(record, clock.now());
+    },
+
+    async list(listOptions = {}) {
+      if (listOptions.webhooks && listOptions.topic !== undefined) throw invalid("topic cannot be given with webhooks", ["topic"]);
+      const lane = laneFor(listOptions);
+      const state = checkListState(listOptions.state);
+      const limit = listOptions.limit === undefined ? 100 : checkCount(listOptions.limit, "limit", MAX_PAGE);
+      const after = listOptions.cursor === undefined ? undefined : checkCursor(listOptions.cursor);
+      const now = clock.now();
+      const page = await store.list({ lane, after, limit, now, ...(state && { locked: state === "locked" }) }).catch((error) => {
+        // The store refuses a cursor it cannot read; the client knows it only as `cursor`.
+        throw error instanceof PitstopError && error.code === "invalid_request" ? badCursor() : error;
+      });
+      return { items: page.records.map((r) => messageView(r, now)), next: page.next === undefined ? null : cursorOf(page.next) };
     },
 
     listen(listenOptions = {}) {

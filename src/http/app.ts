@@ -5,7 +5,7 @@ import { PitstopError } from "../errors.ts";
 import { consoleLogger, type Logger } from "../log.ts";
 import { validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
-import { ackBody, batchAckBody, eventsQuery, idParam, nackBody, storeBody, valid } from "./schemas.ts";
+import { ackBody, batchAckBody, eventsQuery, idParam, listQuery, nackBody, storeBody, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
 
 /** Options of the HTTP app. */
@@ -49,6 +49,8 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     const { replaced, ...scheduled } = await pitstop.schedule(c.req.valid("json"));
     return c.json(scheduled, replaced ? 200 : 201);
   });
+
+  app.get("/messages", valid("query", listQuery), async (c) => c.json(await pitstop.list(c.req.valid("query"))));
 
   app.get("/messages/:id", valid("param", idParam), async (c) => {
     const { id } = c.req.valid("param");
