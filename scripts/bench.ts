@@ -6,7 +6,9 @@
  *   (receive time − scheduled time) p50/p99/max;
  * - backlog: M already-due messages drained through one SSE listener with batch acks;
  * - scale (memory store only): heap with 1M pending messages, and claim cost with 1M pending
- *   against an empty store.
+ *   against an empty store;
+ * - listing (`--only listing`): 100,000 stored messages read page by page (1,000 a page) over
+ *   `GET /messages` and through `pitstop.list`: time of the first, middle and last page.
  * With `--store mongodb` it uses MONGODB_URI, or starts the project's wire-protocol test double
  * (labelled as such), and prints database round trips per delivered message.
  */
@@ -30,6 +32,7 @@ const { values: args } = parseArgs({
     backlog: { type: "string", default: "20000" },
     ordered: { type: "string", default: "2000" },
     pending: { type: "string", default: "1000000" },
+    listing: { type: "string", default: "100000" },
   },
 });
 
@@ -77,14 +80,14 @@ async function backend(): Promise<Backend> {
   };
 }
 
-async function withServer<T>(store: Store, run: (base: string) => Promise<T>): Promise<T> {
+async function withServer<T>(store: Store, run: (base: string, pitstop: ReturnType<typeof createPitstop>) => Promise<T>): Promise<T> {
   const pitstop = createPitstop({ store, lockTime: "PT1M" });
   const app = createApp(pitstop);
   const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
   await new Promise((resolve) => server.once("listening", resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    return await run(base);
+    return await run(base, pitstop);
   } finally {
     await pitstop.close();
     server.close();
@@ -154,6 +157,50 @@ async function scale(): Promise<void> {
   console.log(`  claim+ack cost: ${fmt(empty, 2)} µs with an empty store, ${fmt(full, 2)} µs with ${fmt(pendingCount, 0)} pending`);
 }
 
+async function listing(b: Backend): Promise<void> {
+  const n = Number(args.listing);
+  const limit = 1000;
+  await withServer(await b.make(), async (base, pitstop) => {
+    const future = Date.now() + 86_400_000;
+    for (let i = 0; i < n; i += 100) {
+      await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, j) => pitstop.store({ id: `l${i + j}`, n: i + j, kind: "reminder" }, future + i + j)));
+    }
+    /** Milliseconds of each page, reading every page once with `read`. */
+    const pageTimes = async (read: (cursor: string | null) => Promise<{ count: number; next: string | null }>) => {
+      const times: number[] = [];
+      let cursor: string | null = null;
+      let listed = 0;
+      do {
+        const started = performance.now();
+        const page = await read(cursor);
+        times.push(performance.now() - started);
+        listed += page.count;
+        cursor = page.next;
+      } while (cursor);
+      if (listed !== n) throw new Error(`listed ${listed} of ${n}`);
+      return times;
+    };
+    const overHttp = (cursor: string | null) =>
+      fetch(`${base}/messages?limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`)
+        .then((r) => r.json() as Promise<{ items: unknown[]; next: string | null }>)
+        .then((page) => ({ count: page.items.length, next: page.next }));
+    const viaLibrary = (cursor: string | null) =>
+      pitstop.list({ limit, ...(cursor && { cursor }) }).then((page) => ({ count: page.items.length, next: page.next }));
+    const show = (title: string, times: number[]) => {
+      const at = (i: number) => fmt(times[i], 2);
+      const sorted = [...times].sort((x, y) => x - y);
+      console.log(`  ${title}: first ${at(0)} ms, middle ${at(times.length >> 1)} ms, last ${at(times.length - 1)} ms (median ${fmt(percentile(sorted, 50), 2)}, max ${fmt(sorted.at(-1)!, 2)})`);
+    };
+    // One unmeasured pass warms the JIT up, so the first page is not charged for compiling.
+    await pageTimes(overHttp);
+    const http = await pageTimes(overHttp);
+    const library = await pageTimes(viaLibrary);
+    console.log(`listing: ${fmt(n, 0)} messages in ${http.length} pages of ${fmt(limit, 0)} (${b.label})`);
+    show("GET /messages", http);
+    show("pitstop.list", library);
+  });
+}
+
 async function main(): Promise<void> {
   if (args.webhook) {
     const { runWebhookBench } = await import("./bench-webhook.ts");
@@ -170,6 +217,7 @@ async function main(): Promise<void> {
     if (only.has("backlog")) await drain(b, "backlog", backlogN, `backlog: ${backlogN} due messages drained through one SSE listener with batch acks`);
     if (only.has("ordered")) await drain(b, "ordered", Number(args.ordered), `ordered: ${args.ordered} messages on an ordered topic (one in flight), one SSE listener acking each with its own POST`);
     if (only.has("scale") && args.store === "memory") await scale();
+    if (only.has("listing")) await listing(b);
   } finally {
     await b.close();
   }

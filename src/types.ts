@@ -107,6 +107,27 @@ export interface ClaimRequest {
   consumer?: string;
 }
 
+/** What a listing asks of a store: one page of a lane, in (`dueAt`, tiebreak) order. */
+export interface ListRequest {
+  lane: string;
+  /** The `next` of the previous page; absent for the first page. */
+  after?: string;
+  /** Most records in the page (at least 1). */
+  limit: number;
+  /** Only records locked at `now` (`lockedUntil > now`) when true, only the others when false; absent: both. */
+  locked?: boolean;
+  /** The time `locked` is judged at. */
+  now: number;
+}
+
+/** One page of a listing. */
+export interface ListPage {
+  records: StoredMessage[];
+  /** Where the next page starts; absent when nothing followed this page when it was read. */
+  next?: string;
+}
+
+/** How a held lock is settled. The lock is always cleared by a successful settle. */
 /**
  * How a held lock is settled. A successful settle clears the lock (`lockToken`, `lockedUntil`,
  * `lockedBy`), except `extend`, which keeps it.
@@ -200,6 +221,22 @@ export interface Store {
   policies(): Promise<Map<string, StoredPolicy>>;
   /** Stores (replaces) a topic's policy, or deletes it with `undefined`. */
   setPolicy(topic: string, policy: StoredPolicy | undefined): Promise<void>;
+  /**
+   * One page of the records of `request.lane`, ordered by `dueAt` (so a locked record sits at its
+   * `lockedUntil`), ties broken by a key the store picks that is unique in the lane and fixed while
+   * the record keeps its `dueAt` (an insertion sequence, the id). Copies, as `get` returns.
+   *
+   * `next` is an opaque cursor: the position (`dueAt`, tiebreak) of the page's last record. A page
+   * read with it starts strictly after that position, so paging never uses an offset, costs the
+   * same on the first and the last page, and a cursor stays valid whatever is written meanwhile:
+   * a record that keeps its position from the first page to the last is listed exactly once,
+   * whatever is added or removed around it; a record added (or moved by a claim, settle or
+   * replace) ahead of the cursor is listed, one behind it is not, and one that moves between
+   * pages may be listed twice or not at all. With a `locked` filter the records that do not
+   * match are passed over (a page then costs the records it passes over). A malformed `after`
+   * (not a `next` of this store) is refused with `invalid_request`.
+   */
+  list(request: ListRequest): Promise<ListPage>;
   /** Resolves when the store answers (a round trip to a database server); rejects saying why not. */
   ping?(): Promise<void>;
   /** Releases what the store opened. Safe to call twice. */

@@ -163,6 +163,31 @@ export interface ConsumeOptions {
   consumer?: string;
 }
 
+/** Options of `list()`: which stored messages, and which page of them. */
+export interface ListOptions {
+  /** Topic to list (its messages without a callback). @default "default" */
+  topic?: string;
+  /** List the messages that have a callback (webhooks, whatever their topic) instead; not with `topic`. */
+  webhooks?: boolean;
+  /**
+   * Only messages locked now, or only those that are not (absent: both, in due-time order); or the
+   * topic's dead letters, in the order they died (also for webhook messages: give their topic).
+   */
+  state?: "pending" | "locked" | "dead";
+  /** Most messages in the page, 1 to 1000. @default 100 */
+  limit?: number;
+  /** The `next` of the previous page; absent for the first page. */
+  cursor?: string;
+}
+
+/** One page of a listing. */
+export interface MessagePage {
+  /** In due-time order: when each is next due (a locked message when its lock expires). */
+  items: MessageView[];
+  /** Opaque cursor of the next page, or null when there was nothing after this one. */
+  next: string | null;
+}
+
 /** Options of `listen()`. */
 export interface ListenOptions extends ConsumeOptions {
   /** Most deliveries held unacked at once; claiming pauses at this many. @default 1000 */
@@ -247,6 +272,14 @@ export interface Pitstop extends EventTarget {
   remove(id: string): Promise<boolean>;
   /** The stored message with its schedule and state, or undefined. */
   get(id: string): Promise<MessageView | undefined>;
+  /**
+   * One page of the stored messages of a topic (or the webhook messages), in due-time order (a
+   * locked message sits where its lock expires), read from the store by position, never by offset:
+   * paging with `next` while messages are stored, claimed and removed lists every message that
+   * stays untouched exactly once; one stored or moved ahead of the cursor is listed, one behind it
+   * is not. Throws `invalid_request` for a bad option or a cursor this server did not give out.
+   */
+  list(options?: ListOptions): Promise<MessagePage>;
   /** Deliveries of due messages on a topic (or of webhook messages), as they fall due. */
   listen(options?: ListenOptions): Listener;
   /** Claims up to `limit` due messages right now, outside any listener (pull consumers, cron ticks). */

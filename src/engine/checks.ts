@@ -97,3 +97,33 @@ export function checkCount(value: unknown, field: string, max: number): number {
   }
   return value;
 }
+
+/** Longest listing cursor accepted, in characters. */
+const MAX_CURSOR = 2048;
+
+/** The opaque cursor a client is given for a store's listing cursor: its UTF-8 bytes in base64url. */
+export function cursorOf(storeCursor: string): string {
+  const bytes = new TextEncoder().encode(storeCursor);
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** The error for a listing cursor this server did not give out. */
+export const badCursor = () => invalid("cursor is not a cursor this server gave out", ["cursor"]);
+
+/** The store's cursor inside a client's cursor. @throws PitstopError `invalid_request` when it is not one {@link cursorOf} made. */
+export function checkCursor(value: unknown): string {
+  const refuse = badCursor;
+  if (typeof value !== "string" || value.length === 0 || value.length > MAX_CURSOR || !/^[A-Za-z0-9_-]+$/.test(value)) throw refuse();
+  try {
+    const binary = atob(value.replace(/-/g, "+").replace(/_/g, "/"));
+    return new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+  } catch {
+    throw refuse();
+  }
+}
+
+/** Checks a listing's state filter. @throws PitstopError `invalid_request`. */
+export function checkListState(value: unknown): "pending" | "locked" | "dead" | undefined {
+  if (value === undefined || value === "pending" || value === "locked" || value === "dead") return value;
+  throw invalid(`state must be "pending", "locked" or "dead"`, ["state"]);
+}

@@ -30,6 +30,7 @@ export function guardStore(store: Store): Store {
     laneIds: guard("laneIds", (lane) => store.laneIds(lane)),
     policies: guard("policies", () => store.policies()),
     setPolicy: guard("setPolicy", (topic, policy) => store.setPolicy(topic, policy)),
+    list: guard("list", (request) => store.list(request)),
     ping: guard("ping", async () => store.ping?.()),
     dispose: guard("dispose", async () => store.dispose?.()),
   };

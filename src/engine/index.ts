@@ -9,6 +9,8 @@ export type {
   LifecycleDetail,
   Listener,
   ListenOptions,
+  ListOptions,
+  MessagePage,
   MessageView,
   NackOptions,
   Pitstop,

@@ -1,9 +1,9 @@
-import { PitstopError } from "../errors.ts";
+import { invalid, PitstopError } from "../errors.ts";
 import { consoleLogger } from "../log.ts";
 import { delayMs, durationMs, formatTime, nextOccurrenceAfter, parseDuration } from "../schedule.ts";
 import type { SettleAction, SettleResult, StoredMessage } from "../types.ts";
 import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
-import { checkCount, checkHttpUrl, checkName } from "./checks.ts";
+import { badCursor, checkCount, checkCursor, checkHttpUrl, checkListState, checkName, cursorOf } from "./checks.ts";
 import { systemClock } from "./clock.ts";
 import { LifecycleEvents, detailOf } from "./events.ts";
 import { guardStore } from "./guarded-store.ts";
@@ -17,6 +17,9 @@ import { topicOperations } from "./topics.ts";
 
 /** Most deliveries one `claim` or one listener's prefetch may ask for. */
 const MAX_BATCH = 100_000;
+
+/** Most messages one page of `list` may hold. */
+const MAX_PAGE = 1000;
 
 /** The engine over `options.store`. See {@link Pitstop}. */
 export function createEngine(options: EngineOptions): Pitstop {
@@ -213,6 +216,22 @@ export function createEngine(options: EngineOptions): Pitstop {
     async get(id) {
       const record = await store.get(checkName(id, "id"));
       return record && messageView(record, clock.now());
+    },
+
+    async list(listOptions = {}) {
+      if (listOptions.webhooks && listOptions.topic !== undefined) throw invalid("topic cannot be given with webhooks", ["topic"]);
+      const state = checkListState(listOptions.state);
+      if (state === "dead" && listOptions.webhooks) throw invalid("dead letters are listed by topic: give the topic, not webhooks", ["webhooks"]);
+      // Dead letters wait in their topic's dead lane, in the order they died (dueAt = failedAt).
+      const lane = state === "dead" ? deadLaneOf(checkName(listOptions.topic ?? "default", "topic")) : laneFor(listOptions);
+      const limit = listOptions.limit === undefined ? 100 : checkCount(listOptions.limit, "limit", MAX_PAGE);
+      const after = listOptions.cursor === undefined ? undefined : checkCursor(listOptions.cursor);
+      const now = clock.now();
+      const page = await store.list({ lane, after, limit, now, ...(state && state !== "dead" && { locked: state === "locked" }) }).catch((error) => {
+        // The store refuses a cursor it cannot read; the client knows it only as `cursor`.
+        throw error instanceof PitstopError && error.code === "invalid_request" ? badCursor() : error;
+      });
+      return { items: page.records.map((r) => messageView(r, now)), next: page.next === undefined ? null : cursorOf(page.next) };
     },
 
     listen(listenOptions = {}) {

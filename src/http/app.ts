@@ -6,7 +6,7 @@ import { consoleLogger, type Logger } from "../log.ts";
 import { parseBody, readOptionalJson, validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { formatTime } from "../schedule.ts";
-import { ackBody, batchAckBody, eventsQuery, extendBody, idParam, nackBody, policyBody, redriveBody, storeBody, topicParam, valid } from "./schemas.ts";
+import { ackBody, batchAckBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, redriveBody, storeBody, topicParam, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
 
 /** Options of the HTTP app. */
@@ -50,6 +50,8 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     const { replaced, ...scheduled } = await pitstop.schedule(c.req.valid("json"));
     return c.json(scheduled, replaced ? 200 : 201);
   });
+
+  app.get("/messages", valid("query", listQuery), async (c) => c.json(await pitstop.list(c.req.valid("query"))));
 
   app.get("/messages/:id", valid("param", idParam), async (c) => {
     const { id } = c.req.valid("param");

@@ -71,6 +71,15 @@ export const eventsQuery = z.object({
   prefetch: z.coerce.number().int().min(1).max(100_000).optional(),
 });
 
+/** `GET /messages`: one page of a listing. */
+export const listQuery = z.object({
+  topic: name("topic").optional(),
+  webhooks: z.stringbool({ error: 'webhooks must be "1" or "0"' }).optional(),
+  state: z.enum(["pending", "locked", "dead"], { error: 'state must be "pending", "locked" or "dead"' }).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  cursor: z.string().min(1).max(2048).optional(),
+});
+
 /** The `invalid_request` error listing every issue of a failed parse. */
 export function invalidRequest(error: { issues: z.core.$ZodIssue[] }): PitstopError {
   const issues = error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message }));

@@ -1,4 +1,9 @@
-import type { ClaimRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
+import SortedTree from "sorted-btree";
+import { invalid } from "../errors.ts";
+import type { ClaimRequest, ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
+
+// Node and Deno hand a CommonJS module's `exports` to a default import, bundlers its `exports.default`.
+const BTree: typeof SortedTree = (SortedTree as unknown as { default?: typeof SortedTree }).default ?? SortedTree;
 
 /** Options of the embedded store. */
 export interface MemoryStoreOptions {
@@ -6,106 +11,56 @@ export interface MemoryStoreOptions {
   name?: string;
 }
 
-interface Entry {
-  record: StoredMessage;
-  /** Position in its lane's heap. */
-  pos: number;
-  /** Insertion order, so records due at the same time leave in the order they came. */
+/** A position in a lane: records are ordered by (`dueAt`, `seq`). */
+interface Position {
+  record: { dueAt: number };
   seq: number;
 }
 
+interface Entry extends Position {
+  record: StoredMessage;
+}
+
+const byPosition = (a: Position, b: Position): number => a.record.dueAt - b.record.dueAt || a.seq - b.seq;
+
 /**
- * A binary min-heap of entries ordered by (`dueAt`, `seq`) that knows each entry's position, so
- * an entry can be removed or re-keyed in O(log n). Claims and next-due look-ups never scan.
+ * A lane: its entries in a B+ tree ordered by (`dueAt`, `seq`), so claims take the earliest in
+ * O(log n) and a listing starts after any position in O(log n). An entry's `dueAt` may change
+ * only while it is out of the tree.
  */
-class DueHeap {
-  private readonly items: Entry[] = [];
+type Lane = SortedTree<Position, undefined>;
 
-  get size(): number {
-    return this.items.length;
-  }
+/** The cursor of a listing: the last listed position. */
+const cursorOf = (entry: Position): string => `${entry.record.dueAt}:${entry.seq}`;
 
-  peek(): Entry | undefined {
-    return this.items[0];
-  }
-
-  /** The entries in heap order (not sorted). */
-  entries(): readonly Entry[] {
-    return this.items;
-  }
-
-  push(entry: Entry): void {
-    entry.pos = this.items.length;
-    this.items.push(entry);
-    this.up(entry.pos);
-  }
-
-  remove(entry: Entry): void {
-    const last = this.items.pop()!;
-    if (last !== entry) {
-      this.items[entry.pos] = last;
-      last.pos = entry.pos;
-      this.update(last);
-    }
-  }
-
-  /** Restores order after `entry.record.dueAt` changed. */
-  update(entry: Entry): void {
-    this.up(entry.pos);
-    this.down(entry.pos);
-  }
-
-  private less(a: Entry, b: Entry): boolean {
-    return a.record.dueAt < b.record.dueAt || (a.record.dueAt === b.record.dueAt && a.seq < b.seq);
-  }
-
-  private up(i: number): void {
-    const items = this.items;
-    const entry = items[i];
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.less(entry, items[parent])) break;
-      items[i] = items[parent];
-      items[i].pos = i;
-      i = parent;
-    }
-    items[i] = entry;
-    entry.pos = i;
-  }
-
-  private down(i: number): void {
-    const items = this.items;
-    const n = items.length;
-    const entry = items[i];
-    for (;;) {
-      let child = 2 * i + 1;
-      if (child >= n) break;
-      if (child + 1 < n && this.less(items[child + 1], items[child])) child++;
-      if (!this.less(items[child], entry)) break;
-      items[i] = items[child];
-      items[i].pos = i;
-      i = child;
-    }
-    items[i] = entry;
-    entry.pos = i;
-  }
+function positionOf(cursor: string): Position {
+  const match = /^(-?\d{1,16}):(\d{1,16})$/.exec(cursor);
+  if (!match) throw invalid("after is not a cursor of this store", ["after"]);
+  return { record: { dueAt: Number(match[1]) }, seq: Number(match[2]) };
 }
 
 /**
  * The embedded default store: everything lives in this process and is lost when it exits.
- * Records are indexed by id and, per lane, in a heap on `dueAt`, so a claim costs O(log n)
- * whatever the number of pending messages. Message bodies are kept as given and never mutated.
+ * Records are indexed by id and, per lane, in a B+ tree on (`dueAt`, insertion order), so a claim
+ * or a listing page costs O(log n) whatever the number of pending messages. Message bodies are
+ * kept as given and never mutated.
  */
 export function memoryStore(options: MemoryStoreOptions = {}): Store {
   const byId = new Map<string, Entry>();
-  const lanes = new Map<string, DueHeap>();
+  const lanes = new Map<string, Lane>();
   const policies = new Map<string, StoredPolicy>();
   let seq = 0;
 
-  const heapOf = (lane: string): DueHeap => {
-    let heap = lanes.get(lane);
-    if (!heap) lanes.set(lane, (heap = new DueHeap()));
-    return heap;
+  const laneOf = (lane: string): Lane => {
+    let tree = lanes.get(lane);
+    if (!tree) lanes.set(lane, (tree = new BTree<Position, undefined>(undefined, byPosition)));
+    return tree;
+  };
+
+  const leaveLane = (entry: Entry): void => {
+    const tree = lanes.get(entry.record.lane)!;
+    tree.delete(entry);
+    if (tree.size === 0) lanes.delete(entry.record.lane);
   };
 
   const unlink = (entry: Entry): void => {
@@ -113,40 +68,33 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     byId.delete(entry.record.id);
   };
 
-  const leaveLane = (entry: Entry): void => {
-    const heap = lanes.get(entry.record.lane)!;
-    heap.remove(entry);
-    if (heap.size === 0) lanes.delete(entry.record.lane);
-  };
-
-  /** Re-files an entry after its `dueAt` or `lane` changed. */
-  const refile = (entry: Entry, lane: string): void => {
-    if (lane === entry.record.lane) return lanes.get(lane)!.update(entry);
+  /** Moves `entry` to `dueAt` in `lane` (its own by default). */
+  const reposition = (entry: Entry, dueAt: number, lane = entry.record.lane): void => {
     leaveLane(entry);
+    entry.record.dueAt = dueAt;
     entry.record.lane = lane;
-    heapOf(lane).push(entry);
+    laneOf(lane).set(entry, undefined);
   };
 
   /** The lane's first record in (`at`, `seq`) order. A scan: ordered lanes are expected to be short. */
   const headOf = (lane: string): Entry | undefined => {
     let head: Entry | undefined;
-    for (const entry of lanes.get(lane)?.entries() ?? []) {
-      const r = entry.record;
-      if (!head || r.at < head.record.at || (r.at === head.record.at && (r.seq ?? 0) < (head.record.seq ?? 0))) head = entry;
+    for (const key of lanes.get(lane)?.keys() ?? []) {
+      const r = (key as Entry).record;
+      if (!head || r.at < head.record.at || (r.at === head.record.at && (r.seq ?? 0) < (head.record.seq ?? 0))) head = key as Entry;
     }
     return head;
   };
 
-  const claimHead = (request: ClaimRequest): StoredMessage[] => {
-    const head = headOf(request.lane);
-    if (!head || head.record.dueAt > request.now) return [];
-    const record = head.record;
+  /** Locks `entry` for `request`; returns a copy of the record as claimed. */
+  const lock = (entry: Entry, request: ClaimRequest): StoredMessage => {
+    const record = entry.record;
     record.lockToken = request.token;
     record.lockedUntil = request.lockedUntil;
-    record.dueAt = request.lockedUntil;
+    record.lockedBy = request.consumer;
     record.attempts += 1;
-    lanes.get(request.lane)!.update(head);
-    return [{ ...record }];
+    reposition(entry, request.lockedUntil);
+    return { ...record };
   };
 
   const settleOne = (op: SettleOp): SettleResult => {
@@ -162,14 +110,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       return "ok";
     }
     if (action.kind === "extend") {
-      record.lockedUntil = record.dueAt = action.lockedUntil;
-      lanes.get(record.lane)!.update(entry);
+      record.lockedUntil = action.lockedUntil;
+      reposition(entry, action.lockedUntil);
       return "ok";
     }
     record.lockToken = undefined;
     record.lockedUntil = undefined;
     record.lockedBy = undefined;
-    record.dueAt = action.dueAt;
     if (action.at !== undefined) record.at = action.at;
     if (action.attempts !== undefined) record.attempts = action.attempts;
     if (action.lastError === null) record.lastError = undefined;
@@ -177,7 +124,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     if (action.deadAt !== undefined) record.deadAt = action.deadAt;
     if (action.failures !== undefined) record.failures = action.failures;
     if (action.lastFailure !== undefined) record.lastFailure = action.lastFailure;
-    refile(entry, action.lane ?? record.lane);
+    reposition(entry, action.dueAt, action.lane);
     return "ok";
   };
 
@@ -188,9 +135,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       const { lockToken: _token, lockedUntil: _until, lockedBy: _by, ...fresh } = record;
       const existing = byId.get(record.id);
       if (existing) unlink(existing);
-      const entry: Entry = { record: fresh as StoredMessage, pos: 0, seq: seq++ };
+      const entry: Entry = { record: fresh as StoredMessage, seq: seq++ };
       byId.set(record.id, entry);
-      heapOf(record.lane).push(entry);
+      laneOf(record.lane).set(entry, undefined);
       return existing ? "replaced" : "created";
     },
 
@@ -207,20 +154,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async claim(request: ClaimRequest) {
-      if (request.ordered) return claimHead(request);
-      const heap = lanes.get(request.lane);
+      if (request.ordered) {
+        const head = headOf(request.lane);
+        return head && head.record.dueAt <= request.now ? [lock(head, request)] : [];
+      }
       const claimed: StoredMessage[] = [];
-      while (heap && claimed.length < request.limit) {
-        const entry = heap.peek();
+      while (claimed.length < request.limit) {
+        const entry = lanes.get(request.lane)?.minKey() as Entry | undefined;
         if (!entry || entry.record.dueAt > request.now) break;
-        const record = entry.record;
-        record.lockToken = request.token;
-        record.lockedUntil = request.lockedUntil;
-        record.lockedBy = request.consumer;
-        record.dueAt = request.lockedUntil;
-        record.attempts += 1;
-        heap.update(entry);
-        claimed.push({ ...record });
+        claimed.push(lock(entry, request));
       }
       return claimed;
     },
@@ -230,7 +172,23 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async nextDueAt(lane, ordered) {
-      return ordered ? headOf(lane)?.record.dueAt : lanes.get(lane)?.peek()?.record.dueAt;
+      return ordered ? headOf(lane)?.record.dueAt : lanes.get(lane)?.minKey()?.record.dueAt;
+    },
+
+    async list(request: ListRequest) {
+      const after = request.after === undefined ? undefined : positionOf(request.after);
+      const tree = lanes.get(request.lane);
+      const records: StoredMessage[] = [];
+      let last: Entry | undefined;
+      for (const key of tree?.keys(after) ?? []) {
+        const entry = key as Entry;
+        if (after && byPosition(entry, after) === 0) continue;
+        if (request.locked !== undefined && request.locked !== isLocked(entry.record, request.now)) continue;
+        if (records.length === request.limit) return { records, next: cursorOf(last!) };
+        records.push({ ...entry.record });
+        last = entry;
+      }
+      return { records };
     },
 
     async countLanes(now) {
@@ -238,7 +196,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       for (const { record } of byId.values()) {
         const count = counts.get(record.lane) ?? { total: 0, locked: 0 };
         count.total++;
-        if (record.lockedUntil !== undefined && record.lockedUntil > now) count.locked++;
+        if (isLocked(record, now)) count.locked++;
         counts.set(record.lane, count);
       }
       return counts;
@@ -247,15 +205,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     async move(id, from, to) {
       const entry = byId.get(id);
       if (!entry || entry.record.lane !== from || entry.record.lockToken !== undefined) return false;
-      entry.record.dueAt = to.dueAt;
       entry.record.attempts = 0;
       entry.record.deadAt = undefined;
-      refile(entry, to.lane);
+      reposition(entry, to.dueAt, to.lane);
       return true;
     },
 
     async laneIds(lane) {
-      return [...(lanes.get(lane)?.entries() ?? [])].sort((a, b) => a.record.dueAt - b.record.dueAt || a.seq - b.seq).map((e) => e.record.id);
+      return [...(lanes.get(lane)?.keys() ?? [])].map((key) => (key as Entry).record.id);
     },
 
     async policies() {
@@ -272,3 +229,5 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     async dispose() {},
   };
 }
+
+const isLocked = (record: StoredMessage, now: number): boolean => record.lockedUntil !== undefined && record.lockedUntil > now;

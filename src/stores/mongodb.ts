@@ -1,6 +1,6 @@
 import type { Collection, Db, Filter, MongoClient, UpdateFilter } from "mongodb";
-import { PitstopError } from "../errors.ts";
-import type { ClaimRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
+import { invalid, PitstopError } from "../errors.ts";
+import type { ClaimRequest, ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
 
 /**
  * Options of the MongoDB store. The database is `db` if given, else `client.db(dbName)`, else a
@@ -83,9 +83,10 @@ export function mongoStore(options: MongoStoreOptions = {}): MongoStore {
         db = opened.db(dbName);
       }
       const messages = db.collection<MessageDoc>(options.collection ?? "messages");
-      // One command for both: claims and nextDueAt (due records of a lane, earliest dueAt first),
-      // and the head of an ordered lane (its first record in (at, seq) order).
-      await messages.createIndexes([{ key: { lane: 1, dueAt: 1 } }, { key: { lane: 1, at: 1, seq: 1 } }]);
+      // One command for both: claims, nextDueAt and listings (due records of a lane in (dueAt, _id)
+      // order, a listing page a range from a position on), and the head of an ordered lane (its
+      // first record in (at, seq) order).
+      await messages.createIndexes([{ key: { lane: 1, dueAt: 1, _id: 1 } }, { key: { lane: 1, at: 1, seq: 1 } }]);
       return messages;
     } catch (error) {
       const client = opened;
@@ -170,6 +171,14 @@ export function mongoStore(options: MongoStoreOptions = {}): MongoStore {
       run(async (messages) => {
         if (policy === undefined) await topicsOf(messages).deleteOne({ _id: topic });
         else await topicsOf(messages).replaceOne({ _id: topic }, withoutUndefined(policy), { upsert: true });
+      }),
+
+    list: (request) =>
+      run(async (messages) => {
+        const docs = await messages.find(listed(request), { sort: { dueAt: 1, _id: 1 }, limit: request.limit + 1 }).toArray();
+        const records = docs.slice(0, request.limit).map(fromDoc);
+        const last = docs.length > request.limit ? docs[request.limit - 1] : undefined;
+        return last ? { records, next: JSON.stringify([last.dueAt, last._id]) } : { records };
       }),
 
     ping: () =>
@@ -275,6 +284,35 @@ async function claimMany(messages: Messages, request: ClaimRequest): Promise<Sto
     if (won.length === docs.length) break;
   }
   return claimed;
+}
+
+/** The documents of a listing page: the lane from the cursor's (dueAt, _id) on, in the state asked for. */
+function listed(request: ListRequest): Filter<MessageDoc> {
+  const filter: Filter<MessageDoc> = { lane: request.lane };
+  const and: Filter<MessageDoc>[] = [];
+  if (request.after !== undefined) {
+    const [dueAt, id] = positionOf(request.after);
+    // The $gte bound makes it one index range; the $or then only decides ties on dueAt.
+    filter.dueAt = { $gte: dueAt };
+    and.push({ $or: [{ dueAt: { $gt: dueAt } }, { _id: { $gt: id } }] });
+  }
+  if (request.locked === true) filter.lockedUntil = { $gt: request.now };
+  if (request.locked === false) and.push({ $or: [{ lockedUntil: { $exists: false } }, { lockedUntil: { $lte: request.now } }] });
+  return and.length > 0 ? { ...filter, $and: and } : filter;
+}
+
+/** The (dueAt, _id) of a listing cursor. */
+function positionOf(cursor: string): [number, string] {
+  let position: unknown;
+  try {
+    position = JSON.parse(cursor);
+  } catch {
+    position = undefined;
+  }
+  if (!Array.isArray(position) || position.length !== 2 || !Number.isSafeInteger(position[0]) || typeof position[1] !== "string") {
+    throw invalid("after is not a cursor of this store", ["after"]);
+  }
+  return position as [number, string];
 }
 
 const held = (op: SettleOp): Filter<MessageDoc> => ({ _id: op.id, lockToken: op.token, lockedUntil: { $gt: op.now } });

@@ -294,6 +294,94 @@ export function testStore(name: string, factory: StoreFactory): void {
       expect((await store.claim(ordered(T0 + 40))).map((r) => r.id)).toEqual(["second"]);
     });
 
+    describe("listing", () => {
+      /** Every page of the lane, read with `limit`, running `between` (given the pages so far) after each page but the last. */
+      const allPages = async (limit: number, between: (pages: StoredMessage[][]) => Promise<void> = async () => {}, locked?: boolean) => {
+        const pages: StoredMessage[][] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.list({ lane, after, limit, locked, now: T0 });
+          pages.push(page.records);
+          if (page.next === undefined) return pages;
+          expect(page.records.length).toBe(limit);
+          after = page.next;
+          await between(pages);
+        }
+      };
+      const ids = (records: StoredMessage[]) => records.map((r) => r.id);
+
+      it("lists a lane in due-time order, locked records at their lockedUntil, other lanes apart", async () => {
+        expect(await store.list({ lane, limit: 10, now: T0 })).toEqual({ records: [] });
+        await store.put(record("c", T0 + 30));
+        await store.put(record("a", T0 - 10));
+        await store.put(record("b", T0 + 20));
+        await store.put(record("other", T0, { topic: "x", lane: "topic:x" }));
+        await store.claim({ ...claimReq(T0, 1, "held"), lockedUntil: T0 + 25 });
+        const page = await store.list({ lane, limit: 10, now: T0 });
+        expect(ids(page.records)).toEqual(["b", "a", "c"]);
+        expect(page.next).toBeUndefined();
+        expect(page.records[1]).toMatchObject({ lockToken: "held", lockedUntil: T0 + 25, dueAt: T0 + 25, attempts: 1, message: { id: "a", n: 1 } });
+        page.records[0].dueAt = 0;
+        expect((await store.get("b"))!.dueAt).toBe(T0 + 20);
+        expect(ids((await store.list({ lane: "topic:x", limit: 10, now: T0 })).records)).toEqual(["other"]);
+        expect(await store.list({ lane: "topic:none", limit: 10, now: T0 })).toEqual({ records: [] });
+      });
+
+      it("pages through 250 records with limit 100, ties on dueAt included, each exactly once", async () => {
+        for (let i = 0; i < 250; i++) await store.put(record(`p${String(i).padStart(3, "0")}`, T0 + Math.floor(i / 7)));
+        const pages = await allPages(100);
+        expect(pages.map((p) => p.length)).toEqual([100, 100, 50]);
+        const listed = pages.flat();
+        expect(new Set(ids(listed)).size).toBe(250);
+        expect(listed.map((r) => r.dueAt)).toEqual(listed.map((r) => r.dueAt).sort((x, y) => x - y));
+        const exact = await allPages(125);
+        expect(exact.map((p) => p.length)).toEqual([125, 125]);
+        expect(ids(exact.flat())).toEqual(ids(listed));
+      });
+
+      it("lists records that stay exactly once while others are added and removed between pages", async () => {
+        for (let i = 0; i < 250; i++) await store.put(record(`s${i}`, T0 + i * 10));
+        const addedAhead: string[] = [];
+        const removedAhead = new Set<string>();
+        const pages = await allPages(100, async (sofar) => {
+          const page = sofar.length;
+          const last = sofar[page - 1].at(-1)!;
+          await store.put(record(`behind-${page}`, last.dueAt - 5));
+          await store.put(record(`far-behind-${page}`, T0 - 5));
+          await store.put(record(`ahead-${page}`, last.dueAt + 5));
+          await store.put(record(`far-ahead-${page}`, T0 + 5000 + page));
+          addedAhead.push(`ahead-${page}`, `far-ahead-${page}`);
+          const lastS = Number(sofar.flat().filter((r) => r.id.startsWith("s")).at(-1)!.id.slice(1));
+          await store.remove(`s${lastS - 3}`);
+          for (const i of [lastS + 2, lastS + 40]) {
+            await store.remove(`s${i}`);
+            removedAhead.add(`s${i}`);
+          }
+        });
+        const listed = ids(pages.flat());
+        expect(new Set(listed).size).toBe(listed.length);
+        // Removed after it was listed, a record was listed once; removed ahead of the cursor, never.
+        expect(listed.filter((id) => id.startsWith("s"))).toEqual(Array.from({ length: 250 }, (_, i) => `s${i}`).filter((id) => !removedAhead.has(id)));
+        expect(listed.filter((id) => !id.startsWith("s")).sort()).toEqual(addedAhead.sort());
+      });
+
+      it("filters on the lock state at now", async () => {
+        for (let i = 0; i < 6; i++) await store.put(record(`f${i}`, T0 - 10 + i));
+        await store.claim({ ...claimReq(T0, 2, "h"), lockedUntil: T0 + 100 });
+        await store.claim({ ...claimReq(T0, 1, "e"), lockedUntil: T0 });
+        expect(ids((await allPages(1, undefined, true)).flat())).toEqual(["f0", "f1"]);
+        expect(ids((await allPages(2, undefined, false)).flat())).toEqual(["f3", "f4", "f5", "f2"]);
+        expect(ids((await allPages(4)).flat())).toEqual(["f3", "f4", "f5", "f2", "f0", "f1"]);
+      });
+
+      it("refuses a cursor it did not give out", async () => {
+        await store.put(record("x", T0));
+        for (const after of ["", "garbage", "[1]", "12", "{}", "null"]) {
+          await expect(store.list({ lane, after, limit: 10, now: T0 }), after).rejects.toMatchObject({ code: "invalid_request" });
+        }
+      });
+    });
+
     it("can be disposed twice", async () => {
       const other = await factory.make();
       made.push(other);

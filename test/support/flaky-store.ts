@@ -1,7 +1,7 @@
 import type { Store } from "../../src/types.ts";
 
 /** Store methods a {@link FlakyStore} can be told to fail. */
-export type StoreMethod = "put" | "get" | "remove" | "claim" | "settle" | "nextDueAt" | "countLanes" | "move" | "laneIds" | "policies" | "setPolicy" | "ping";
+export type StoreMethod = "put" | "get" | "remove" | "claim" | "settle" | "nextDueAt" | "list" | "countLanes" | "move" | "laneIds" | "policies" | "setPolicy" | "ping";
 
 /** A store that fails the methods named in `failing` with a plain Error (as a broken driver would). */
 export interface FlakyStore extends Store {
@@ -27,6 +27,7 @@ export function flakyStore(inner: Store): FlakyStore {
     laneIds: (lane) => call("laneIds", () => inner.laneIds(lane)),
     policies: () => call("policies", () => inner.policies()),
     setPolicy: (topic, policy) => call("setPolicy", () => inner.setPolicy(topic, policy)),
+    list: (request) => call("list", () => inner.list(request)),
     ping: () => call("ping", async () => inner.ping?.()),
     dispose: async () => inner.dispose?.(),
   };
