@@ -1,7 +1,8 @@
 import { PitstopError } from "../errors.ts";
 import { consoleLogger } from "../log.ts";
-import { backoffMs, delayMs, durationMs, formatTime, nextOccurrenceAfter, parseDuration } from "../schedule.ts";
-import type { SettleAction, SettleResult, StoredMessage } from "../types.ts";
+import { catchUp, occurrenceAfterAck, occurrences } from "../recurrence.ts";
+import { backoffMs, delayMs, durationMs, formatTime, parseDuration } from "../schedule.ts";
+import type { SettleAction, SettleOp, SettleResult, StoredMessage } from "../types.ts";
 import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
 import { checkCount, checkHttpUrl, checkName } from "./checks.ts";
 import { systemClock } from "./clock.ts";
@@ -9,7 +10,7 @@ import { guardStore } from "./guarded-store.ts";
 import { Holds } from "./holds.ts";
 import { WEBHOOK_LANE, laneOf } from "./lanes.ts";
 import { LaneListener } from "./listener.ts";
-import { messageView, recordOf, scheduledView } from "./records.ts";
+import { messageView, recordOf, recurrenceOf, scheduledView, timingOf } from "./records.ts";
 import { SettleQueue } from "./settle-queue.ts";
 
 /** Most deliveries one `claim` or one listener's prefetch may ask for. */
@@ -42,20 +43,16 @@ export function createEngine(options: EngineOptions): Pitstop {
   const retryMs = (record: StoredMessage, nack: NackOptions) =>
     nack.retryIn === undefined ? backoffMs(record.attempts, lockTimeMs) : delayMs(nack.retryIn, "retryIn");
 
-  const nextOccurrence = (record: StoredMessage & { interval: string }): number | undefined => {
-    try {
-      return nextOccurrenceAfter(record.start ?? record.at, record.interval, clock.now());
-    } catch {
-      // Past the last time a Date can hold: the schedule has run out, like one past its end.
-      log("warn", `recurring message "${record.id}" has no occurrence after ${formatTime(record.at)} within the supported time range; it is removed`);
-      return undefined;
-    }
-  };
-
   const ackAction = (record: StoredMessage): SettleAction => {
-    if (record.interval === undefined) return { kind: "delete" };
-    const next = nextOccurrence(record as StoredMessage & { interval: string });
-    if (next === undefined || (record.end !== undefined && next > record.end)) return { kind: "delete" };
+    const recurrence = recurrenceOf(record);
+    if (!recurrence) return { kind: "delete" };
+    const next = occurrenceAfterAck(recurrence, record.at, clock.now(), record.missed);
+    if (next === undefined) {
+      // Past the last time a Date (or croner: the year 9999) can hold: the schedule has run out, like one past its end.
+      log("warn", `recurring message "${record.id}" has no occurrence after ${formatTime(record.at)} within the supported time range; it is removed`);
+      return { kind: "delete" };
+    }
+    if (recurrence.end !== undefined && next > recurrence.end) return { kind: "delete" };
     return { kind: "update", dueAt: next, at: next, attempts: 0, lastError: null };
   };
 
@@ -115,9 +112,31 @@ export function createEngine(options: EngineOptions): Pitstop {
     };
   };
 
-  const claimLane = (lane: string, limit: number) => {
-    const now = clock.now();
-    return store.claim({ lane, now, lockedUntil: now + lockTimeMs, limit, token: crypto.randomUUID() });
+  /**
+   * Claims due records of a lane. Records whose `missed` policy says not to deliver the claimed
+   * occurrence (`skip` after an outage, `all` past 1,000 missed) are moved on instead, and the
+   * claim is repeated while that left nothing to deliver.
+   */
+  const claimLane = async (lane: string, limit: number): Promise<StoredMessage[]> => {
+    for (let round = 0; ; round++) {
+      const now = clock.now();
+      const claimed = await store.claim({ lane, now, lockedUntil: now + lockTimeMs, limit, token: crypto.randomUUID() });
+      const moves: SettleOp[] = [];
+      const deliver = claimed.filter((record) => {
+        const recurrence = record.missed === undefined ? undefined : recurrenceOf(record);
+        const move = recurrence && catchUp(recurrence, record.at, now, record.missed);
+        if (!move) return true;
+        const action: SettleAction =
+          move.next === undefined ? { kind: "delete" } : { kind: "update", dueAt: move.next, at: move.next, attempts: 0, lastError: null };
+        moves.push({ id: record.id, token: record.lockToken!, now, action });
+        return false;
+      });
+      if (moves.length === 0) return deliver;
+      await settler.settleMany(moves);
+      // The lane is not drained: what moved may be due again, and the claim came back short.
+      wake(lane);
+      if (deliver.length > 0 || round === 9) return deliver;
+    }
   };
 
   const release = async (records: StoredMessage[]) => {
@@ -142,6 +161,12 @@ export function createEngine(options: EngineOptions): Pitstop {
       holds.end(record.id);
       wake(record.lane, record.dueAt);
       return scheduledView(record, outcome === "replaced");
+    },
+
+    preview(input) {
+      const count = input.count === undefined ? 10 : checkCount(input.count, "count", 100);
+      const { at, recurrence } = timingOf(input, clock.now());
+      return (recurrence ? occurrences(recurrence, at, count) : [at]).map(formatTime);
     },
 
     async remove(id) {

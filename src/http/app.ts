@@ -5,7 +5,7 @@ import { PitstopError } from "../errors.ts";
 import { consoleLogger, type Logger } from "../log.ts";
 import { validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
-import { ackBody, batchAckBody, eventsQuery, idParam, nackBody, storeBody, valid } from "./schemas.ts";
+import { ackBody, batchAckBody, eventsQuery, idParam, nackBody, previewBody, storeBody, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
 
 /** Options of the HTTP app. */
@@ -49,6 +49,9 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     const { replaced, ...scheduled } = await pitstop.schedule(c.req.valid("json"));
     return c.json(scheduled, replaced ? 200 : 201);
   });
+
+  // Computes a schedule's occurrences without storing anything.
+  app.post("/schedules/preview", validJson(previewBody, maxBody), (c) => c.json({ occurrences: pitstop.preview(c.req.valid("json")) }));
 
   app.get("/messages/:id", valid("param", idParam), async (c) => {
     const { id } = c.req.valid("param");
