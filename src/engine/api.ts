@@ -92,7 +92,7 @@ export interface MessageView {
   tz?: string;
   missed?: MissedPolicy;
   end?: string;
-  /** A recurring message's next occurrence times from now (up to 3, none past `end`). */
+  /** A recurring message's next occurrence times: from `at` while it is ahead, else from now (up to 3, none past `end`). */
   upcoming?: string[];
   topic: string;
   callback?: string;

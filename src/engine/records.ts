@@ -123,7 +123,7 @@ export function messageView(record: StoredMessage, now: number): MessageView {
     id,
     message: record.message,
     ...schedule,
-    ...(recurrence && { upcoming: occurrences(recurrence, now, 3).map(formatTime) }),
+    ...(recurrence && { upcoming: occurrences(recurrence, Math.max(now, record.at), 3).map(formatTime) }),
     attempts: record.attempts,
     locked: record.lockedUntil !== undefined && record.lockedUntil > now,
     ...(record.lastError !== undefined && { lastError: record.lastError }),
