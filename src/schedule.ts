@@ -1,4 +1,4 @@
-import { TZDate } from "@date-fns/tz";
+import { TZDate, tzOffset } from "@date-fns/tz";
 import { addMonths } from "date-fns";
 import { invalid } from "./errors.ts";
 import type { DurationInput, TimeInput } from "./types.ts";
@@ -119,20 +119,67 @@ function approxMs(p: Parts): number {
 }
 
 /**
- * Adds `times` × `duration` to `instant`, computed directly from `instant`: years and months on
- * UTC calendar fields, clamping the day to the month's end (Jan 31 + P1M = Feb 28, Jan 31 + 2 ×
- * P1M = Mar 31); weeks, days and time as exact milliseconds (days are 24 h in UTC).
+ * Adds `times` × `duration` to `instant`, computed directly from `instant` (so a schedule never
+ * drifts). Without `tz`: years and months on UTC calendar fields, clamping the day to the month's
+ * end (Jan 31 + P1M = Feb 28, Jan 31 + 2 × P1M = Mar 31); weeks, days and time as exact
+ * milliseconds (days are 24 h in UTC). With `tz` (an IANA zone): years, months, weeks and days step
+ * that zone's wall clock (P1D from 09:00 stays at 09:00 across DST, resolved by
+ * {@link zonedInstant}), then hours, minutes and seconds are added as exact milliseconds.
  * @throws PitstopError `invalid_request` when the result leaves the supported time range.
  */
-export function addDuration(instant: number, duration: string, times = 1): number {
+export function addDuration(instant: number, duration: string, times = 1, tz?: string): number {
   const p = toParts(duration, "duration");
-  let result = instant;
   const months = times * (p.years * 12 + p.months);
-  // date-fns clamps the day to the month's end; a UTC TZDate keeps the calendar in UTC.
-  if (months !== 0) result = addMonths(new TZDate(instant, "UTC"), months).getTime();
-  result += times * fixedMs(p);
+  let result: number;
+  if (tz === undefined) {
+    result = instant;
+    // date-fns clamps the day to the month's end; a UTC TZDate keeps the calendar in UTC.
+    if (months !== 0) result = addMonths(new TZDate(instant, "UTC"), months).getTime();
+    result += times * fixedMs(p);
+  } else {
+    const days = times * (p.weeks * 7 + p.days);
+    result = instant;
+    if (months !== 0 || days !== 0) {
+      // The wall clock coded as a UTC time, so the calendar math below needs no zone.
+      let wall = instant + offsetMs(tz, instant);
+      if (months !== 0) wall = addMonths(new TZDate(wall, "UTC"), months).getTime();
+      wall += days * DAY;
+      if (!(Math.abs(wall) <= MAX_TIME)) throw invalid("time is out of the supported time range", ["time"]);
+      result = zonedInstant(wall, tz);
+    }
+    result += times * (p.hours * HOUR + p.minutes * MINUTE + p.ms);
+  }
   if (!(Math.abs(result) <= MAX_TIME)) throw invalid("time is out of the supported time range", ["time"]);
   return result;
+}
+
+/** UTC offset of `tz` at `instant`, in ms (east positive). */
+function offsetMs(tz: string, instant: number): number {
+  return tzOffset(tz, new Date(instant)) * MINUTE;
+}
+
+/**
+ * The instant at which the wall clock of `tz` shows `wall` (a wall-clock time coded as if it were
+ * UTC). The DST rules: a wall time that occurs twice (fall back) is its first instance; one that
+ * does not exist (spring forward) becomes the first instant after the gap (02:30 on the day
+ * Europe/Berlin jumps from 02:00 to 03:00 is 03:00 CEST).
+ */
+export function zonedInstant(wall: number, tz: string): number {
+  const before = offsetMs(tz, wall - DAY);
+  const after = offsetMs(tz, wall + DAY);
+  // The larger offset gives the earlier instant: try it first, so an overlap yields its first instance.
+  for (const offset of before >= after ? [before, after] : [after, before]) {
+    if (offsetMs(tz, wall - offset) === offset) return wall - offset;
+  }
+  // In a gap: the offset changes from `before` to `after` between these two instants; find where.
+  let lo = wall - after;
+  let hi = wall - before;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (offsetMs(tz, mid) === before) lo = mid;
+    else hi = mid;
+  }
+  return hi;
 }
 
 /** True when the duration has no years or months, so it has one length in ms (weeks and days are fixed in UTC). */
@@ -162,17 +209,25 @@ export function durationMs(duration: string, field = "duration"): number {
 }
 
 /**
- * The first occurrence `start + k × interval` (k ≥ 0) strictly after `after`; `start` itself when
- * it is later. Constant time however far `after` is: k is divided out (fixed intervals) or
- * estimated from the average length and corrected by a step or two (calendar intervals).
+ * The smallest k ≥ 0 for which occurrence `start + k × interval` (stepped in `tz`, as
+ * {@link addDuration} does) is strictly after `after`. Constant time however far `after` is: k is
+ * estimated from the average length of the interval and corrected by a step or two.
  */
-export function nextOccurrenceAfter(start: number, interval: string, after: number): number {
-  if (start > after) return start;
+export function occurrenceIndex(start: number, interval: string, after: number, tz?: string): number {
+  if (start > after) return 0;
   const p = toParts(interval, "interval");
   let k = Math.floor((after - start) / approxMs(p)) + 1;
-  while (k > 1 && addDuration(start, interval, k - 1) > after) k--;
-  while (addDuration(start, interval, k) <= after) k++;
-  return addDuration(start, interval, k);
+  while (k > 1 && addDuration(start, interval, k - 1, tz) > after) k--;
+  while (addDuration(start, interval, k, tz) <= after) k++;
+  return k;
+}
+
+/**
+ * The first occurrence `start + k × interval` (k ≥ 0, stepped in `tz`) strictly after `after`;
+ * `start` itself when it is later. Constant time, see {@link occurrenceIndex}.
+ */
+export function nextOccurrenceAfter(start: number, interval: string, after: number, tz?: string): number {
+  return addDuration(start, interval, occurrenceIndex(start, interval, after, tz), tz);
 }
 
 /** ISO-8601 UTC with milliseconds, e.g. `"2026-01-01T10:00:00.000Z"`. */

@@ -11,6 +11,15 @@ export type TimeInput = Date | number | string;
 export type DurationInput = string | number;
 
 /**
+ * What happens to the occurrences of a recurring message that passed without being delivered
+ * (the process was down, or a delivery took longer than the schedule's spacing):
+ * - `"once"`: one delivery (of the oldest) stands in for all of them;
+ * - `"skip"`: none is delivered; the schedule jumps to its next future occurrence;
+ * - `"all"`: each is delivered, in order, with its own `at` (at most the newest 1,000).
+ */
+export type MissedPolicy = "once" | "skip" | "all";
+
+/**
  * The unit every store persists. All times are epoch milliseconds.
  *
  * A record is either idle (no lock fields) or locked (`lockToken` and `lockedUntil` set).
@@ -35,9 +44,15 @@ export interface StoredMessage {
   dueAt: number;
   /** First occurrence of a recurring message; occurrences are `start + k × interval`. */
   start?: number;
-  /** Recurrence interval as an ISO-8601 duration. Absent for one-shot messages. */
+  /** Recurrence interval as an ISO-8601 duration. Absent for one-shot and cron messages. */
   interval?: string;
-  /** Last occurrence allowed (inclusive). Only with `interval`. */
+  /** Cron expression (5 fields, or 6 with seconds) of a recurring message; never with `interval`. */
+  cron?: string;
+  /** IANA time zone that `cron` and the calendar parts of `interval` step in. Absent: UTC. */
+  tz?: string;
+  /** Missed-occurrence policy of a recurring message. Absent: `"once"`. */
+  missed?: MissedPolicy;
+  /** Last occurrence allowed (inclusive). Only with `interval` or `cron`. */
   end?: number;
   /**
    * Store order: set by the engine when the record is stored, increasing (epoch ms × 1000 plus a

@@ -21,7 +21,7 @@ describe("POST /messages", () => {
   it("creates (201) then replaces (200), normalizing times and intervals", async () => {
     const { call } = setup();
     const first = await call("POST", "/messages", { message: { id: "m1", a: 1 }, at: "2026-05-01T10:00:00+02:00", interval: 500, end: T0 + 10_000, topic: "jobs" });
-    expect(first).toEqual({ status: 201, json: { id: "m1", at: "2026-05-01T08:00:00.000Z", interval: "PT0.5S", end: "2026-05-01T08:00:10.000Z", topic: "jobs" } });
+    expect(first).toEqual({ status: 201, json: { id: "m1", at: "2026-05-01T08:00:00.000Z", interval: "PT0.5S", tz: "UTC", missed: "once", end: "2026-05-01T08:00:10.000Z", topic: "jobs" } });
     const second = await call("POST", "/messages", { message: { id: "m1", a: 2 }, at: T0 + 5 });
     expect(second).toEqual({ status: 200, json: { id: "m1", at: "2026-05-01T08:00:00.005Z", topic: "default" } });
     expect((await call("GET", "/messages/m1")).json).toEqual({

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.ts";
 import type { Clock } from "./clock.ts";
-import type { DurationInput, Message, SettleResult, Store, TimeInput } from "../types.ts";
+import type { DurationInput, Message, MissedPolicy, SettleResult, Store, TimeInput } from "../types.ts";
 
 /** A topic's rules as the API shows them: every field filled in, durations ISO-8601. */
 export interface TopicPolicy {
@@ -56,15 +56,31 @@ export interface EngineOptions {
   defaultCallback?: string;
 }
 
-/** Everything a message can be stored with. Times and durations as in {@link TimeInput}. */
-export interface ScheduleInput {
-  message: Message;
-  /** First (or only) emission time. @default now */
+/** When a message is emitted. Times and durations as in {@link TimeInput} and {@link DurationInput}. */
+export interface ScheduleTiming {
+  /** First (or only) emission time; with `cron`, the first cron time at or after it. @default now */
   at?: TimeInput;
-  /** Makes the message recurring: occurrences are `at + k × interval`. */
+  /** Makes the message recurring: occurrences are `at + k × interval`. Not with `cron`. */
   interval?: DurationInput;
-  /** Last allowed occurrence, inclusive. Requires `interval`. */
+  /**
+   * Makes the message recurring on a cron expression: 5 fields (minute precision) or 6 (with
+   * seconds), e.g. `"0 9 * * MON-FRI"`. Not with `interval`.
+   */
+  cron?: string;
+  /**
+   * IANA time zone (`"Europe/Berlin"`) that `cron` and the calendar parts of `interval` (`P1D`,
+   * `P1W`, `P1M`, `P1Y`) follow, DST included. Requires `cron` or `interval`. @default "UTC"
+   */
+  tz?: string;
+  /** Last allowed occurrence, inclusive. Requires `interval` or `cron`. */
   end?: TimeInput | null;
+}
+
+/** Everything a message can be stored with. */
+export interface ScheduleInput extends ScheduleTiming {
+  message: Message;
+  /** What happens to occurrences missed while nothing delivered them. Requires `cron` or `interval`. @default "once" */
+  missed?: MissedPolicy;
   /** @default "default" */
   topic?: string;
   /** Deliver by POSTing to this URL instead of to listeners. */
@@ -73,11 +89,22 @@ export interface ScheduleInput {
   maxAttempts?: number;
 }
 
+/** A schedule to preview: its timing and how many occurrences to list. */
+export interface PreviewInput extends ScheduleTiming {
+  /** How many occurrences to list, 1 to 100. @default 10 */
+  count?: number;
+}
+
 /** Where and when a stored message will be emitted. Times are ISO-8601 UTC strings. */
 export interface Scheduled {
   id: string;
   at: string;
   interval?: string;
+  cron?: string;
+  /** Zone of a recurring message's schedule (`"UTC"` unless given). */
+  tz?: string;
+  /** Missed-occurrence policy of a recurring message (`"once"` unless given). */
+  missed?: MissedPolicy;
   end?: string;
   topic: string;
   callback?: string;
@@ -91,7 +118,12 @@ export interface MessageView {
   message: Message & { id: string };
   at: string;
   interval?: string;
+  cron?: string;
+  tz?: string;
+  missed?: MissedPolicy;
   end?: string;
+  /** A recurring message's next occurrence times: from `at` while it is ahead, else from now (up to 3, none past `end`). */
+  upcoming?: string[];
   topic: string;
   callback?: string;
   attempts: number;
@@ -268,6 +300,11 @@ export interface Pitstop extends EventTarget {
   store(message: Message, at?: TimeInput, end?: TimeInput | null, interval?: DurationInput): Promise<Scheduled>;
   /** Stores (or replaces) a message with everything it can have: topic, callback, schedule. */
   schedule(input: ScheduleInput): Promise<Scheduled>;
+  /**
+   * The first `count` occurrence times (ISO-8601 UTC) of a schedule, computed without storing
+   * anything, to check an expression before using it. Throws `invalid_request` as `schedule` does.
+   */
+  preview(input: PreviewInput): string[];
   /** Deletes the message whatever its state; true if it existed. */
   remove(id: string): Promise<boolean>;
   /** The stored message with its schedule and state, or undefined. */

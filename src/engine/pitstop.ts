@@ -1,7 +1,8 @@
 import { invalid, PitstopError } from "../errors.ts";
 import { consoleLogger } from "../log.ts";
-import { delayMs, durationMs, formatTime, nextOccurrenceAfter, parseDuration } from "../schedule.ts";
-import type { SettleAction, SettleResult, StoredMessage } from "../types.ts";
+import { catchUp, occurrenceAfterAck, occurrences } from "../recurrence.ts";
+import { delayMs, durationMs, formatTime, parseDuration } from "../schedule.ts";
+import type { SettleAction, SettleOp, SettleResult, StoredMessage } from "../types.ts";
 import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
 import { badCursor, checkCount, checkCursor, checkHttpUrl, checkListState, checkName, cursorOf } from "./checks.ts";
 import { systemClock } from "./clock.ts";
@@ -10,7 +11,7 @@ import { guardStore } from "./guarded-store.ts";
 import { Holds } from "./holds.ts";
 import { WEBHOOK_LANE, deadLaneOf, laneOf } from "./lanes.ts";
 import { LaneListener } from "./listener.ts";
-import { messageView, recordOf, scheduledView } from "./records.ts";
+import { messageView, recordOf, recurrenceOf, scheduledView, timingOf } from "./records.ts";
 import { PolicyCache, backoffDelay, effectivePolicy, type EffectivePolicy } from "./policies.ts";
 import { SettleQueue } from "./settle-queue.ts";
 import { topicOperations } from "./topics.ts";
@@ -49,21 +50,17 @@ export function createEngine(options: EngineOptions): Pitstop {
     for (const [listener, listenerLane] of listeners) if (listenerLane === lane) listener.wake(dueAt);
   };
 
-  const nextOccurrence = (record: StoredMessage & { interval: string }): number | undefined => {
-    try {
-      return nextOccurrenceAfter(record.start ?? record.at, record.interval, clock.now());
-    } catch {
-      // Past the last time a Date can hold: the schedule has run out, like one past its end.
+  /** Where a recurring message goes after its current occurrence (its `missed` policy applied): the next one, or nowhere. */
+  const nextOf = (record: StoredMessage): number | undefined => {
+    const recurrence = recurrenceOf(record);
+    if (!recurrence) return undefined;
+    const next = occurrenceAfterAck(recurrence, record.at, clock.now(), record.missed);
+    if (next === undefined) {
+      // Past the last time a Date (or croner: the year 9999) can hold: the schedule has run out, like one past its end.
       log("warn", `recurring message "${record.id}" has no occurrence after ${formatTime(record.at)} within the supported time range; it is removed`);
       return undefined;
     }
-  };
-
-  /** Where a recurring message goes after its current occurrence: the next one, or nowhere. */
-  const nextOf = (record: StoredMessage): number | undefined => {
-    if (record.interval === undefined) return undefined;
-    const next = nextOccurrence(record as StoredMessage & { interval: string });
-    return next === undefined || (record.end !== undefined && next > record.end) ? undefined : next;
+    return recurrence.end !== undefined && next > recurrence.end ? undefined : next;
   };
 
   const ackAction = (record: StoredMessage): SettleAction => {
@@ -161,24 +158,45 @@ export function createEngine(options: EngineOptions): Pitstop {
   /**
    * Claims for a lane with the lock time of its topic (the engine's for the webhook lane). A
    * record claimed past its last attempt is one whose last lock expired: it fails here (dead, or
-   * a failed occurrence) instead of being delivered.
+   * a failed occurrence) instead of being delivered. Records whose `missed` policy says not to
+   * deliver the claimed occurrence (`skip` after an outage, `all` past 1,000 missed) are moved on
+   * instead, and the claim is repeated while that left nothing to deliver.
    */
   const claimLane = async (lane: string, limit: number, topic?: string, consumer?: string): Promise<StoredMessage[]> => {
     const policy = topic === undefined ? undefined : await policyOf(topic);
-    const now = clock.now();
-    const lockedUntil = now + (policy?.lockTimeMs ?? lockTimeMs);
     const ordered = policy?.ordered === true;
-    const claimed = await store.claim({ lane, now, lockedUntil, limit: ordered ? 1 : limit, token: crypto.randomUUID(), ...(ordered && { ordered }), ...(consumer !== undefined && { consumer }) });
-    const deliverable: StoredMessage[] = [];
-    const exhausted: StoredMessage[] = [];
-    for (const record of claimed) {
-      const max = record.maxAttempts ?? (policy ?? (await policyOf(record.topic))).maxAttempts;
-      (record.attempts > max ? exhausted : deliverable).push(record);
+    for (let round = 0; ; round++) {
+      const now = clock.now();
+      const lockedUntil = now + (policy?.lockTimeMs ?? lockTimeMs);
+      const claimed = await store.claim({ lane, now, lockedUntil, limit: ordered ? 1 : limit, token: crypto.randomUUID(), ...(ordered && { ordered }), ...(consumer !== undefined && { consumer }) });
+      const deliverable: StoredMessage[] = [];
+      const exhausted: StoredMessage[] = [];
+      const moves: SettleOp[] = [];
+      for (const record of claimed) {
+        const max = record.maxAttempts ?? (policy ?? (await policyOf(record.topic))).maxAttempts;
+        if (record.attempts > max) {
+          exhausted.push(record);
+          continue;
+        }
+        const recurrence = record.missed === undefined ? undefined : recurrenceOf(record);
+        const move = recurrence && catchUp(recurrence, record.at, now, record.missed);
+        if (!move) {
+          deliverable.push(record);
+          continue;
+        }
+        const action: SettleAction =
+          move.next === undefined ? { kind: "delete" } : { kind: "update", dueAt: move.next, at: move.next, attempts: 0, lastError: null };
+        moves.push({ id: record.id, token: record.lockToken!, now, action });
+      }
+      if (exhausted.length > 0) {
+        await Promise.all(exhausted.map((r) => settleRecord(r, r.lockToken!, failAction(r, r.attempts - 1, r.lastError ?? "its lock expired without an ack or nack"))));
+      }
+      if (moves.length === 0) return deliverable;
+      await settler.settleMany(moves);
+      // The lane is not drained: what moved may be due again, and the claim came back short.
+      wake(lane);
+      if (deliverable.length > 0 || round === 9) return deliverable;
     }
-    if (exhausted.length > 0) {
-      await Promise.all(exhausted.map((r) => settleRecord(r, r.lockToken!, failAction(r, r.attempts - 1, r.lastError ?? "its lock expired without an ack or nack"))));
-    }
-    return deliverable;
   };
 
   const consumerOf = (consume: ConsumeOptions) => (consume.consumer === undefined ? undefined : checkName(consume.consumer, "consumer"));
@@ -205,6 +223,12 @@ export function createEngine(options: EngineOptions): Pitstop {
       holds.end(record.id);
       wake(record.lane, record.dueAt);
       return scheduledView(record, outcome === "replaced");
+    },
+
+    preview(input) {
+      const count = input.count === undefined ? 10 : checkCount(input.count, "count", 100);
+      const { at, recurrence } = timingOf(input, clock.now());
+      return (recurrence ? occurrences(recurrence, at, count) : [at]).map(formatTime);
     },
 
     async remove(id) {

@@ -1,13 +1,62 @@
 import { invalid } from "../errors.ts";
+import { checkCron, checkZone, missedPolicies, occurrenceAfter, occurrences, type Recurrence } from "../recurrence.ts";
 import { addDuration, formatTime, parseDuration, parseTime } from "../schedule.ts";
-import type { StoredMessage } from "../types.ts";
-import type { MessageView, ScheduleInput, Scheduled } from "./api.ts";
+import type { MissedPolicy, StoredMessage } from "../types.ts";
+import type { MessageView, ScheduleInput, ScheduleTiming, Scheduled } from "./api.ts";
 import { checkMessage, checkName } from "./checks.ts";
 import { laneOf } from "./lanes.ts";
 import { checkMaxAttempts } from "./policies.ts";
 
 /** Counter that orders records stored in the same millisecond by this process. */
 let stored = 0;
+
+/** A checked timing: the first (or only) occurrence, and the recurrence of a recurring one. */
+export interface Timing {
+  at: number;
+  recurrence?: Recurrence;
+}
+
+/**
+ * Checks when a message would be emitted. Throws `invalid_request` naming the field for a bad
+ * time, duration, zone or expression, `cron` with `interval`, `tz` or `end` without either, and a
+ * schedule with no occurrence between `at` and `end`.
+ */
+export function timingOf(input: ScheduleTiming, now: number): Timing {
+  const at = input.at === undefined ? now : parseTime(input.at, "at");
+  if (input.cron !== undefined && input.interval !== undefined) {
+    throw invalid("cron and interval are mutually exclusive: give one of them", ["cron"]);
+  }
+  const tz = input.tz === undefined ? undefined : checkZone(input.tz, "tz");
+  const interval = input.interval === undefined ? undefined : parseDuration(input.interval, "interval");
+  const cron = input.cron === undefined ? undefined : checkCron(input.cron, tz, "cron");
+  const end = input.end === undefined || input.end === null ? undefined : parseTime(input.end, "end");
+  if (interval === undefined && cron === undefined) {
+    if (tz !== undefined) throw invalid("tz requires an interval or a cron", ["tz"]);
+    if (end !== undefined) throw invalid("end requires an interval or a cron", ["end"]);
+    return { at };
+  }
+  if (end !== undefined && end < at) throw invalid("end must not be before at", ["end"]);
+  const common = { ...(tz !== undefined && { tz }), ...(end !== undefined && { end }) };
+  if (cron !== undefined) {
+    const recurrence = { cron, ...common };
+    const first = occurrenceAfter(recurrence, at - 1);
+    if (first === undefined) throw invalid("cron has no occurrence at or after at", ["cron"]);
+    if (end !== undefined && first > end) throw invalid("the schedule has no occurrence between at and end", ["end"]);
+    return { at: first, recurrence };
+  }
+  if (!secondOccurrenceFits(at, interval!, tz)) {
+    throw invalid("interval is so long that the next occurrence would be past the supported time range", ["interval"]);
+  }
+  return { at, recurrence: { interval, start: at, ...common } };
+}
+
+/** Checks a missed-occurrence policy. @throws PitstopError `invalid_request` naming `missed`. */
+function checkMissed(value: unknown): MissedPolicy {
+  if (!(missedPolicies as readonly unknown[]).includes(value)) {
+    throw invalid(`missed must be one of ${missedPolicies.map((p) => `"${p}"`).join(", ")}`, ["missed"]);
+  }
+  return value as MissedPolicy;
+}
 
 /**
  * The record a valid input becomes, with `callback` already checked. Throws `invalid_request`
@@ -16,14 +65,9 @@ let stored = 0;
 export function recordOf(input: ScheduleInput, now: number, callback: string | undefined): StoredMessage {
   const message = checkMessage(input.message);
   const topic = checkName(input.topic ?? "default", "topic");
-  const at = input.at === undefined ? now : parseTime(input.at, "at");
-  const interval = input.interval === undefined ? undefined : parseDuration(input.interval, "interval");
-  const end = input.end === undefined || input.end === null ? undefined : parseTime(input.end, "end");
-  if (end !== undefined && interval === undefined) throw invalid("end requires an interval", ["end"]);
-  if (end !== undefined && end < at) throw invalid("end must not be before at", ["end"]);
-  if (interval !== undefined && !secondOccurrenceFits(at, interval)) {
-    throw invalid("interval is so long that the next occurrence would be past the supported time range", ["interval"]);
-  }
+  const { at, recurrence } = timingOf(input, now);
+  const missed = input.missed === undefined ? undefined : checkMissed(input.missed);
+  if (missed !== undefined && !recurrence) throw invalid("missed requires an interval or a cron", ["missed"]);
   const maxAttempts = input.maxAttempts === undefined ? undefined : checkMaxAttempts(input.maxAttempts, "maxAttempts");
   const id = message.id ?? crypto.randomUUID();
   return {
@@ -35,17 +79,24 @@ export function recordOf(input: ScheduleInput, now: number, callback: string | u
     dueAt: at,
     attempts: 0,
     seq: now * 1000 + (stored = (stored + 1) % 1000),
-    ...(interval !== undefined && { start: at, interval }),
-    ...(end !== undefined && { end }),
+    ...recurrence,
+    ...(missed !== undefined && { missed }),
     ...(callback !== undefined && { callback }),
     ...(maxAttempts !== undefined && { maxAttempts }),
   };
 }
 
+/** The recurrence of a recurring record, or undefined for a one-shot one. */
+export function recurrenceOf(record: StoredMessage): Recurrence | undefined {
+  if (record.cron === undefined && record.interval === undefined) return undefined;
+  const { cron, interval, start, tz, end } = record;
+  return { cron, interval, start: start ?? record.at, tz, end };
+}
+
 /** False when `at + interval` leaves the range a Date can hold, so no ack could ever move the schedule on. */
-function secondOccurrenceFits(at: number, interval: string): boolean {
+function secondOccurrenceFits(at: number, interval: string, tz: string | undefined): boolean {
   try {
-    addDuration(at, interval);
+    addDuration(at, interval, 1, tz);
     return true;
   } catch {
     return false;
@@ -58,6 +109,8 @@ function scheduleFields(record: StoredMessage) {
     id: record.id,
     at: formatTime(record.at),
     ...(record.interval !== undefined && { interval: record.interval }),
+    ...(record.cron !== undefined && { cron: record.cron }),
+    ...((record.interval !== undefined || record.cron !== undefined) && { tz: record.tz ?? "UTC", missed: record.missed ?? "once" }),
     ...(record.end !== undefined && { end: formatTime(record.end) }),
     topic: record.topic,
     ...(record.callback !== undefined && { callback: record.callback }),
@@ -74,10 +127,12 @@ export function messageView(record: StoredMessage, now: number): MessageView {
   const { id, ...schedule } = scheduleFields(record);
   const locked = record.lockedUntil !== undefined && record.lockedUntil > now;
   const failure = record.lastFailure;
+  const recurrence = recurrenceOf(record);
   return {
     id,
     message: record.message,
     ...schedule,
+    ...(recurrence && { upcoming: occurrences(recurrence, Math.max(now, record.at), 3).map(formatTime) }),
     attempts: record.attempts,
     state: record.deadAt !== undefined ? "dead" : locked ? "locked" : "pending",
     locked,

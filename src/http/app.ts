@@ -6,7 +6,7 @@ import { consoleLogger, type Logger } from "../log.ts";
 import { parseBody, readOptionalJson, validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { formatTime } from "../schedule.ts";
-import { ackBody, batchAckBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, redriveBody, storeBody, topicParam, valid } from "./schemas.ts";
+import { ackBody, batchAckBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, previewBody, redriveBody, storeBody, topicParam, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
 
 /** Options of the HTTP app. */
@@ -52,6 +52,9 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
   });
 
   app.get("/messages", valid("query", listQuery), async (c) => c.json(await pitstop.list(c.req.valid("query"))));
+
+  // Computes a schedule's occurrences without storing anything.
+  app.post("/schedules/preview", validJson(previewBody, maxBody), (c) => c.json({ occurrences: pitstop.preview(c.req.valid("json")) }));
 
   app.get("/messages/:id", valid("param", idParam), async (c) => {
     const { id } = c.req.valid("param");

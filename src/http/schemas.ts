@@ -3,6 +3,7 @@ import type { ValidationTargets } from "hono";
 import * as z from "zod";
 import { messageProblem, nameProblem } from "../engine/index.ts";
 import { PitstopError } from "../errors.ts";
+import { missedPolicies } from "../recurrence.ts";
 import type { Message } from "../types.ts";
 
 /** An id or topic, by the engine's rule. */
@@ -22,15 +23,31 @@ const time = z.union([z.string(), z.number()], { error: "must be an ISO-8601 tim
 const duration = z.union([z.string(), z.number()], { error: "must be an ISO-8601 duration or milliseconds" });
 const token = z.string().min(1).max(256);
 
+/** When a message is emitted; the engine checks zones, expressions and how they combine. */
+const timing = {
+  at: time.optional(),
+  interval: duration.optional(),
+  cron: z.string({ error: "cron must be a string" }).max(256, { error: "cron must be at most 256 characters" }).optional(),
+  tz: z.string({ error: "tz must be a string" }).max(64, { error: "tz must be at most 64 characters" }).optional(),
+  end: time.optional(),
+};
+
 /** `POST /messages` */
 export const storeBody = z.strictObject({
   message,
-  at: time.optional(),
-  interval: duration.optional(),
-  end: time.optional(),
+  ...timing,
+  missed: z.enum(missedPolicies, { error: `missed must be one of ${missedPolicies.map((p) => `"${p}"`).join(", ")}` }).optional(),
   topic: name("topic").optional(),
   callback: z.string().max(2048).optional(),
   maxAttempts: z.number().optional(),
+});
+
+const countError = { error: "count must be an integer from 1 to 100" };
+
+/** `POST /schedules/preview` */
+export const previewBody = z.strictObject({
+  ...timing,
+  count: z.number(countError).int(countError).min(1, countError).max(100, countError).optional(),
 });
 
 /** `POST /messages/:id/ack` */

@@ -15,7 +15,8 @@ export interface ScenarioOptions {
 
 /**
  * The user's journey over HTTP, the same on every runtime: store, receive on SSE, ack,
- * recurring ×3, replace, remove, lock expiry, extend, nack, release on disconnect, bad input, auth.
+ * recurring ×3, cron with seconds ×3 and a zoned preview, replace, remove, lock expiry, extend,
+ * nack, release on disconnect, bad input, auth.
  */
 export async function runScenario(base: string, options: ScenarioOptions): Promise<void> {
   const auth: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
@@ -64,6 +65,24 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
     }
     expect(occurrences).toEqual([0, 500, 1000].map((k) => new Date(start + k).toISOString()));
     expect((await call("GET", "/messages/rec")).status).toBe(404);
+
+    // Cron with seconds: every second, three occurrences (end included), each delivered with its own
+    // time even when the machine is slow ("all"), then gone.
+    const second = Math.ceil((Date.now() + 500) / 1000) * 1000;
+    const cron = await schedule({ message: { id: "cron" }, cron: "* * * * * *", at: second, end: second + 2000, missed: "all" });
+    expect(cron.json).toMatchObject({ id: "cron", at: new Date(second).toISOString(), cron: "* * * * * *", tz: "UTC", missed: "all" });
+    expect((await call("GET", "/messages/cron")).json.upcoming).toEqual([0, 1000, 2000].map((k) => new Date(second + k).toISOString()));
+    const ticks: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const d = await sse.nextDelivery();
+      ticks.push(d.at);
+      expect((await ack(d.id, d.token)).status).toBe(204);
+    }
+    expect(ticks).toEqual([0, 1000, 2000].map((k) => new Date(second + k).toISOString()));
+    expect((await call("GET", "/messages/cron")).status).toBe(404);
+    expect((await call("POST", "/schedules/preview", { cron: "0 9 * * MON-FRI", tz: "Europe/Berlin", at: "2026-03-27T00:00:00Z", count: 2 })).json).toEqual({
+      occurrences: ["2026-03-27T08:00:00.000Z", "2026-03-30T07:00:00.000Z"],
+    });
 
     // Replace: the same id stored again wins, body and time.
     expect((await schedule({ message: { id: "abc", foo: "bar" }, at: Date.now() + 60_000 })).status).toBe(201);
@@ -128,6 +147,8 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, at: "tomorrow" }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, end: Date.now() }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, interval: "PT1H", at: Date.now(), end: Date.now() - 1 }),
+    await call("POST", "/messages", { message: { id: "keep", v: 2 }, cron: "0 9 * * *", tz: "Europe/Atlantis" }),
+    await call("POST", "/messages", { message: { id: "keep", v: 2 }, cron: "61 * * * *" }),
     await call("POST", "/messages", { message: { id: "bad\nid" } }),
     await call("POST", "/messages/nope/ack", { tokn: "x" }),
   ];

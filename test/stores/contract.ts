@@ -81,6 +81,22 @@ export function testStore(name: string, factory: StoreFactory): void {
       expect(JSON.stringify(got!.message)).toBe(JSON.stringify(message));
     });
 
+    it("keeps the schedule fields of cron and zoned records, through claims and settles", async () => {
+      const cron = record("cron", T0, { cron: "0 9 * * MON-FRI", tz: "Europe/Berlin", missed: "skip", end: T0 + 86_400_000 });
+      const zoned = record("zoned", T0, { start: T0, interval: "P1D", tz: "America/New_York", missed: "all" });
+      await store.put(cron);
+      await store.put(zoned);
+      expect(await store.get("cron")).toEqual(cron);
+      expect(await store.get("zoned")).toEqual(zoned);
+      await store.claim(claimReq(T0, 10, "sched"));
+      await store.settle([
+        { id: "cron", token: "sched", now: T0, action: { kind: "update", dueAt: T0 + 5, at: T0 + 5, attempts: 0 } },
+        { id: "zoned", token: "sched", now: T0, action: { kind: "update", dueAt: T0 + 7 } },
+      ]);
+      expect(await store.get("cron")).toEqual({ ...cron, at: T0 + 5, dueAt: T0 + 5 });
+      expect(await store.get("zoned")).toEqual({ ...zoned, dueAt: T0 + 7, attempts: 1 });
+    });
+
     it("returns copies: changing what get returned changes nothing stored", async () => {
       await store.put(record("c", T0));
       const got = (await store.get("c"))!;
@@ -433,6 +449,45 @@ export function testStore(name: string, factory: StoreFactory): void {
         await first[0].ack();
         expect(await due()).toEqual([]);
         expect((await pitstop.get("tick"))!.at).toBe(new Date(T0 + 11 * 60_000).toISOString());
+      });
+
+      it("walks a cron schedule in its zone: weekdays at 09:00 in Berlin across the DST change", async () => {
+        const { clock, pitstop, due } = setup();
+        const start = Date.parse("2026-03-26T00:00:00Z");
+        clock.set(start);
+        const stored = await pitstop.schedule({ message: { id: "weekday" }, cron: "0 9 * * MON-FRI", tz: "Europe/Berlin" });
+        expect(stored).toMatchObject({ at: "2026-03-26T08:00:00.000Z", cron: "0 9 * * MON-FRI", tz: "Europe/Berlin", missed: "once" });
+        const seen: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const view = (await pitstop.get("weekday"))!;
+          clock.set(Date.parse(view.at) + 5);
+          const [d] = await due();
+          seen.push(new Date(d.at).toISOString());
+          await d.ack();
+        }
+        expect(seen).toEqual(["2026-03-26T08:00:00.000Z", "2026-03-27T08:00:00.000Z", "2026-03-30T07:00:00.000Z"]);
+        expect((await pitstop.get("weekday"))!.upcoming).toEqual(["2026-03-31T07:00:00.000Z", "2026-04-01T07:00:00.000Z", "2026-04-02T07:00:00.000Z"]);
+      });
+
+      it("after 3 days down on an hourly cron: once delivers one, skip none, all each missed occurrence in order", async () => {
+        const { clock, pitstop, due } = setup();
+        for (const missed of ["once", "skip", "all"] as const) {
+          await pitstop.schedule({ message: { id: missed }, cron: "0 * * * *", missed });
+        }
+        clock.set(T0 + 72 * 3_600_000 + 60_000);
+        const delivered: Record<string, number[]> = { once: [], skip: [], all: [] };
+        for (let ds = await due(); ds.length > 0; ds = await due()) {
+          for (const d of ds) {
+            delivered[d.id].push(d.at);
+            await d.ack();
+          }
+        }
+        expect(delivered.once).toEqual([T0]);
+        expect(delivered.skip).toEqual([]);
+        expect(delivered.all).toEqual(Array.from({ length: 73 }, (_, k) => T0 + k * 3_600_000));
+        for (const id of ["once", "skip", "all"]) {
+          expect((await pitstop.get(id))!.at).toBe(new Date(T0 + 73 * 3_600_000).toISOString());
+        }
       });
 
       it("re-emits after the lock expires; the expired token then gets lock_lost", async () => {
