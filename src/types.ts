@@ -65,6 +65,8 @@ export interface StoredMessage {
   lastError?: string;
   /** Most claims of one occurrence before it fails (dead, or a failed occurrence); overrides the topic's. */
   maxAttempts?: number;
+  /** This message's lock time in ms (its ack deadline); overrides the topic's. */
+  lockTimeMs?: number;
   /**
    * When the message went dead (epoch ms). A dead record lives in the lane `dead:<lane>` with
    * `dueAt = deadAt`, so claims never see it and a store needs no notion of death.

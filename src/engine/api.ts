@@ -87,6 +87,8 @@ export interface ScheduleInput extends ScheduleTiming {
   callback?: string;
   /** Claims of one occurrence before it fails; overrides the topic's policy. */
   maxAttempts?: number;
+  /** How long a delivery of this message stays locked (its ack deadline); overrides the topic's policy. */
+  lockTime?: DurationInput;
 }
 
 /** A schedule to preview: its timing and how many occurrences to list. */
@@ -134,6 +136,8 @@ export interface MessageView {
   lastError?: string;
   /** The message's own `maxAttempts`, when it overrides the topic's. */
   maxAttempts?: number;
+  /** The message's own lock time, when it overrides the topic's. */
+  lockTime?: string;
   /** When it went dead (ISO-8601). */
   failedAt?: string;
   /** Failed occurrences of a recurring message. */

@@ -155,6 +155,16 @@ export function createEngine(options: EngineOptions): Pitstop {
     return delivery;
   };
 
+  /** Messages with a lock time of their own get it right after the claim (one batched extend). */
+  const applyOwnLockTimes = async (records: StoredMessage[], now: number) => {
+    const own = records.filter((r) => r.lockTimeMs !== undefined && r.lockedUntil !== now + r.lockTimeMs);
+    if (own.length === 0) return;
+    const results = await settler.settleMany(own.map((r) => ({ id: r.id, token: r.lockToken!, now, action: { kind: "extend", lockedUntil: now + r.lockTimeMs! } })));
+    own.forEach((r, i) => {
+      if (results[i] === "ok") r.lockedUntil = r.dueAt = now + r.lockTimeMs!;
+    });
+  };
+
   /**
    * Claims for a lane with the lock time of its topic (the engine's for the webhook lane). A
    * record claimed past its last attempt is one whose last lock expired: it fails here (dead, or
@@ -191,6 +201,7 @@ export function createEngine(options: EngineOptions): Pitstop {
       if (exhausted.length > 0) {
         await Promise.all(exhausted.map((r) => settleRecord(r, r.lockToken!, failAction(r, r.attempts - 1, r.lastError ?? "its lock expired without an ack or nack"))));
       }
+      await applyOwnLockTimes(deliverable, now);
       if (moves.length === 0) return deliverable;
       await settler.settleMany(moves);
       // The lane is not drained: what moved may be due again, and the claim came back short.

@@ -1,6 +1,6 @@
 import { invalid } from "../errors.ts";
 import { checkCron, checkZone, missedPolicies, occurrenceAfter, occurrences, type Recurrence } from "../recurrence.ts";
-import { addDuration, formatTime, parseDuration, parseTime } from "../schedule.ts";
+import { addDuration, durationMs, formatTime, parseDuration, parseTime } from "../schedule.ts";
 import type { MissedPolicy, StoredMessage } from "../types.ts";
 import type { MessageView, ScheduleInput, ScheduleTiming, Scheduled } from "./api.ts";
 import { checkMessage, checkName } from "./checks.ts";
@@ -69,6 +69,7 @@ export function recordOf(input: ScheduleInput, now: number, callback: string | u
   const missed = input.missed === undefined ? undefined : checkMissed(input.missed);
   if (missed !== undefined && !recurrence) throw invalid("missed requires an interval or a cron", ["missed"]);
   const maxAttempts = input.maxAttempts === undefined ? undefined : checkMaxAttempts(input.maxAttempts, "maxAttempts");
+  const lockTimeMs = input.lockTime === undefined ? undefined : durationMs(parseDuration(input.lockTime, "lockTime"), "lockTime");
   const id = message.id ?? crypto.randomUUID();
   return {
     id,
@@ -83,6 +84,7 @@ export function recordOf(input: ScheduleInput, now: number, callback: string | u
     ...(missed !== undefined && { missed }),
     ...(callback !== undefined && { callback }),
     ...(maxAttempts !== undefined && { maxAttempts }),
+    ...(lockTimeMs !== undefined && { lockTimeMs }),
   };
 }
 
@@ -138,6 +140,7 @@ export function messageView(record: StoredMessage, now: number): MessageView {
     locked,
     ...(record.lastError !== undefined && { lastError: record.lastError }),
     ...(record.maxAttempts !== undefined && { maxAttempts: record.maxAttempts }),
+    ...(record.lockTimeMs !== undefined && { lockTime: parseDuration(record.lockTimeMs, "lockTime") }),
     ...(record.deadAt !== undefined && { failedAt: formatTime(record.deadAt) }),
     ...(record.failures !== undefined && { failures: record.failures }),
     ...(failure !== undefined && {

@@ -40,6 +40,7 @@ export const storeBody = z.strictObject({
   topic: name("topic").optional(),
   callback: z.string().max(2048).optional(),
   maxAttempts: z.number().optional(),
+  lockTime: duration.optional(),
 });
 
 const countError = { error: "count must be an integer from 1 to 100" };

@@ -30,6 +30,27 @@ export async function runFailureScenario(base: string, auth: Record<string, stri
     sse.close();
   }
 
+  // Listing page by page while messages are written: none listed twice, none that stayed skipped.
+  const listed = `${topic}-list`;
+  const base0 = Date.now() + 3_600_000;
+  for (let i = 0; i < 25; i++) await call("POST", "/messages", { message: { id: `${listed}-${String(i).padStart(2, "0")}` }, topic: listed, at: base0 + i * 1000 });
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  let page = 0;
+  do {
+    const response = await call("GET", `/messages?topic=${listed}&limit=10${cursor ? `&cursor=${cursor}` : ""}`);
+    expect(response.status).toBe(200);
+    seen.push(...response.json.items.map((v: { id: string }) => v.id));
+    cursor = response.json.next;
+    // Between pages: one stored ahead of the cursor (listed later), one behind it (not listed).
+    if (page++ === 0) {
+      await call("POST", "/messages", { message: { id: `${listed}-ahead` }, topic: listed, at: base0 + 24_500 });
+      await call("POST", "/messages", { message: { id: `${listed}-behind` }, topic: listed, at: base0 - 1000 });
+    }
+  } while (cursor);
+  expect(new Set(seen).size).toBe(seen.length);
+  expect(seen).toEqual([...Array.from({ length: 25 }, (_, i) => `${listed}-${String(i).padStart(2, "0")}`), `${listed}-ahead`]);
+
   const ordered = `${topic}-ordered`;
   expect((await call("PUT", `/topics/${ordered}`, { ordered: true, backoff: { base: 100, max: 100 } })).status).toBe(200);
   const at = Date.now();

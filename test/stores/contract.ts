@@ -606,6 +606,18 @@ export function testStore(name: string, factory: StoreFactory): void {
         expect(await pitstop.get("daily")).toMatchObject({ failures: 1, at: new Date(T0 + 7_200_000).toISOString() });
       });
 
+      it("gives a message its own lock time, over the topic's", async () => {
+        const { clock, pitstop, due } = setup();
+        await pitstop.schedule({ message: { id: "quick" }, lockTime: "PT5S" });
+        await pitstop.schedule({ message: { id: "usual" } });
+        expect(await pitstop.get("quick")).toMatchObject({ lockTime: "PT5S" });
+        const ds = await due();
+        expect(Object.fromEntries(ds.map((d) => [d.id, d.lockedUntil - T0]))).toEqual({ quick: 5000, usual: 60_000 });
+        clock.advance(5000);
+        expect((await due()).map((d) => [d.id, d.attempt])).toEqual([["quick", 2]]);
+        await expect(pitstop.schedule({ message: { id: "bad" }, lockTime: "P1M" })).rejects.toMatchObject({ code: "invalid_request", issues: [{ path: ["lockTime"] }] });
+      });
+
       it("keeps topic policies, with defaults filled in, and applies their backoff and lock time", async () => {
         const { clock, pitstop, due } = setup();
         expect(await pitstop.topic("quiet")).toBeUndefined();

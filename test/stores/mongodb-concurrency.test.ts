@@ -85,3 +85,43 @@ it("an ordered topic has one delivery in flight across two pitstop instances on 
   expect(order).toEqual(Array.from({ length: 40 }, (_, i) => `o${i}`));
   await Promise.all([a.close(), b.close()]);
 });
+
+it("dead-letters under competing consumers on two instances: every message dead once, never held twice at once", async () => {
+  const [storeA, storeB] = [mongoStore({ url: double.uri, collection: "dlq" }), mongoStore({ url: double.uri, collection: "dlq" })];
+  const a = createPitstop({ store: storeA, log: () => {} });
+  const b = createPitstop({ store: storeB, log: () => {} });
+  await a.setPolicy("default", { maxAttempts: 3, backoff: { base: 0 } });
+  for (let i = 0; i < 60; i++) await a.schedule({ message: { id: `d${i}` } });
+  const held = new Set<string>();
+  const deliveries = new Map<string, number>();
+  let doubles = 0;
+  const consume = async (pitstop: Pitstop) => {
+    for (let idle = 0; idle < 200; ) {
+      const batch = await pitstop.claim({ limit: 7 });
+      if (batch.length === 0) {
+        idle++;
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        continue;
+      }
+      idle = 0;
+      for (const d of batch) {
+        if (held.has(d.id)) doubles++;
+        held.add(d.id);
+        deliveries.set(d.id, (deliveries.get(d.id) ?? 0) + 1);
+      }
+      await Promise.all(batch.map(async (d) => {
+        held.delete(d.id);
+        await d.nack({ error: `attempt ${d.attempt} failed`, retryIn: 0 });
+      }));
+    }
+  };
+  await Promise.all([consume(a), consume(b)]);
+  const dead = await a.list({ state: "dead", limit: 1000 });
+  console.log(`[measure] dead-lettering on two instances: ${dead.items.length} dead, ${[...deliveries.values()].reduce((x, y) => x + y, 0)} deliveries, ${doubles} double claims`);
+  expect(doubles).toBe(0);
+  expect(dead.items.map((v) => v.id).sort()).toEqual(Array.from({ length: 60 }, (_, i) => `d${i}`).sort());
+  expect(dead.items.every((v) => v.attempts === 3 && v.lastError === "attempt 3 failed")).toBe(true);
+  expect([...deliveries.values()].every((n) => n === 3)).toBe(true);
+  expect((await a.topic("default"))!.counts).toEqual({ pending: 0, locked: 0, dead: 60 });
+  await Promise.all([a.close(), b.close()]);
+});
