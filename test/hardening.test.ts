@@ -334,6 +334,34 @@ describe("auth", () => {
   });
 });
 
+describe("a slow store", () => {
+  it("never hands out a delivery whose lock expired during a slow claim; the message comes again with a live lock", async () => {
+    const inner = memoryStore();
+    let slow = true;
+    const store = {
+      ...inner,
+      name: "slow",
+      async claim(request: Parameters<typeof inner.claim>[0]) {
+        const claimed = await inner.claim(request);
+        if (slow && claimed.length > 0) {
+          slow = false;
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+        }
+        return claimed;
+      },
+    };
+    const { log, waitFor } = capturingLog();
+    const pitstop = createPitstop({ store, lockTime: "PT1S", log });
+    closers.push(() => pitstop.close());
+    await pitstop.store({ id: "x" });
+    const { value: d } = await pitstop.listen()[Symbol.asyncIterator]().next();
+    expect(d!.lockedUntil).toBeGreaterThan(Date.now());
+    expect(d).toMatchObject({ id: "x", attempt: 2 });
+    await waitFor(/^warn a claim took longer than the lock time; 1 message/);
+    await d!.ack();
+  });
+});
+
 describe("log lines", () => {
   it("writes one line when an expired lock re-emits a message", async () => {
     const store = memoryStore();

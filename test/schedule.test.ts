@@ -1,3 +1,4 @@
+import { expectInvalid } from "./support/errors.ts";
 import { describe, expect, it } from "vitest";
 import { PitstopError } from "../src/errors.ts";
 import {
@@ -13,17 +14,6 @@ import {
 
 const t = (iso: string) => Date.parse(iso);
 
-function expectInvalid(fn: () => unknown, message: string | RegExp) {
-  let error: unknown;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(PitstopError);
-  expect((error as PitstopError).code).toBe("invalid_request");
-  expect((error as PitstopError).message).toMatch(message);
-}
 
 describe("parseTime", () => {
   it("accepts timestamps with an offset, Dates and epoch milliseconds", () => {

@@ -97,8 +97,8 @@ export interface PreviewInput extends ScheduleTiming {
   count?: number;
 }
 
-/** Where and when a stored message will be emitted. Times are ISO-8601 UTC strings. */
-export interface Scheduled {
+/** A message's schedule as the API shows it. Times are ISO-8601 UTC strings. */
+export interface ScheduleView {
   id: string;
   at: string;
   interval?: string;
@@ -110,24 +110,19 @@ export interface Scheduled {
   end?: string;
   topic: string;
   callback?: string;
+}
+
+/** Where and when a stored message will be emitted. */
+export interface Scheduled extends ScheduleView {
   /** True when an existing message with this id was replaced. */
   replaced: boolean;
 }
 
 /** A stored message with its schedule and state, as `get` and `GET /messages/:id` show it. */
-export interface MessageView {
-  id: string;
+export interface MessageView extends ScheduleView {
   message: Message & { id: string };
-  at: string;
-  interval?: string;
-  cron?: string;
-  tz?: string;
-  missed?: MissedPolicy;
-  end?: string;
   /** A recurring message's next occurrence times: from `at` while it is ahead, else from now (up to 3, none past `end`). */
   upcoming?: string[];
-  topic: string;
-  callback?: string;
   attempts: number;
   /** `pending` (waiting for its time or a retry), `locked` (delivered, awaiting its ack) or `dead`. */
   state: "pending" | "locked" | "dead";

@@ -202,6 +202,12 @@ export function createEngine(options: EngineOptions): Pitstop {
         await Promise.all(exhausted.map((r) => settleRecord(r, r.lockToken!, failAction(r, r.attempts - 1, r.lastError ?? "its lock expired without an ack or nack"))));
       }
       await applyOwnLockTimes(deliverable, now);
+      // A claim slower than the lock time (a struggling store) returns locks already expired:
+      // handing those out would only earn their consumer a lock_lost; they are due again.
+      const late = clock.now();
+      const fresh = deliverable.filter((r) => r.lockedUntil! > late);
+      if (fresh.length < deliverable.length) log("warn", `a claim took longer than the lock time; ${deliverable.length - fresh.length} message(s) whose lock expired meanwhile are due again`);
+      deliverable.splice(0, deliverable.length, ...fresh);
       if (moves.length === 0) return deliverable;
       await settler.settleMany(moves);
       // The lane is not drained: what moved may be due again, and the claim came back short.

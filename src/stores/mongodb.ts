@@ -420,9 +420,13 @@ async function again<T>(write: (retry: boolean) => Promise<T>): Promise<T> {
   }
 }
 
-/** A network error, also when wrapped (a bulk write reports one as its `errorResponse`). */
+/**
+ * A network error, also when wrapped (a bulk write reports one as its `errorResponse`), or a
+ * cleared pool (the driver drops its connections after a network error; the command was not sent).
+ */
 function lostOnNetwork(error: unknown): boolean {
-  return error instanceof Error && (error.name.startsWith("MongoNetwork") || lostOnNetwork((error as { errorResponse?: unknown }).errorResponse));
+  if (!(error instanceof Error)) return false;
+  return error.name.startsWith("MongoNetwork") || error.name === "MongoPoolClearedError" || lostOnNetwork((error as { errorResponse?: unknown }).errorResponse);
 }
 
 /** The collection of topic policies, beside the messages: `<collection>_topics`, one document per topic. */
