@@ -74,11 +74,12 @@ function recordingStore(inner: Store) {
     }
   };
   const store: Store = {
+    ...inner,
     name: inner.name,
     put: (record) => replaced(record.id, () => inner.put(record)),
     remove: (id) => replaced(id, () => inner.remove(id)),
     get: (id) => inner.get(id),
-    nextDueAt: (lane) => inner.nextDueAt(lane),
+    nextDueAt: (lane, ordered) => inner.nextDueAt(lane, ordered),
     ping: () => inner.ping!(),
     dispose: () => inner.dispose!(),
     async claim(request) {
