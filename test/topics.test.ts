@@ -76,3 +76,19 @@ describe("dead letters over HTTP", () => {
     expect((await call("GET", `/messages/${again.id}`)).status).toBe(404);
   });
 });
+
+describe("failed occurrences of a cron schedule", () => {
+  it("records the failure and moves on to the next cron time: a cron message never dies", async () => {
+    const { pitstop, clock } = setup();
+    clock.set(Date.parse("2026-06-01T09:00:00Z"));
+    await pitstop.schedule({ message: { id: "nine" }, cron: "0 9 * * *", tz: "UTC", maxAttempts: 1 });
+    const [d] = await pitstop.claim({ limit: 1 });
+    await d.nack({ error: "down", final: true });
+    expect(await pitstop.get("nine")).toMatchObject({
+      state: "pending",
+      at: "2026-06-02T09:00:00.000Z",
+      failures: 1,
+      lastFailure: { at: "2026-06-01T09:00:00.000Z", attempts: 1, lastError: "down" },
+    });
+  });
+});

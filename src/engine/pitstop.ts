@@ -1,6 +1,6 @@
 import { invalid, PitstopError } from "../errors.ts";
 import { consoleLogger } from "../log.ts";
-import { catchUp, occurrenceAfterAck, occurrences } from "../recurrence.ts";
+import { catchUp, occurrences } from "../recurrence.ts";
 import { delayMs, durationMs, formatTime, parseDuration } from "../schedule.ts";
 import type { SettleAction, SettleOp, SettleResult, StoredMessage } from "../types.ts";
 import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
@@ -12,7 +12,8 @@ import { Holds } from "./holds.ts";
 import { WEBHOOK_LANE, deadLaneOf, laneOf } from "./lanes.ts";
 import { LaneListener } from "./listener.ts";
 import { messageView, recordOf, recurrenceOf, scheduledView, timingOf } from "./records.ts";
-import { PolicyCache, backoffDelay, effectivePolicy, type EffectivePolicy } from "./policies.ts";
+import { settleActions } from "./actions.ts";
+import { PolicyCache, effectivePolicy } from "./policies.ts";
 import { SettleQueue } from "./settle-queue.ts";
 import { topicOperations } from "./topics.ts";
 
@@ -50,47 +51,7 @@ export function createEngine(options: EngineOptions): Pitstop {
     for (const [listener, listenerLane] of listeners) if (listenerLane === lane) listener.wake(dueAt);
   };
 
-  /** Where a recurring message goes after its current occurrence (its `missed` policy applied): the next one, or nowhere. */
-  const nextOf = (record: StoredMessage): number | undefined => {
-    const recurrence = recurrenceOf(record);
-    if (!recurrence) return undefined;
-    const next = occurrenceAfterAck(recurrence, record.at, clock.now(), record.missed);
-    if (next === undefined) {
-      // Past the last time a Date (or croner: the year 9999) can hold: the schedule has run out, like one past its end.
-      log("warn", `recurring message "${record.id}" has no occurrence after ${formatTime(record.at)} within the supported time range; it is removed`);
-      return undefined;
-    }
-    return recurrence.end !== undefined && next > recurrence.end ? undefined : next;
-  };
-
-  const ackAction = (record: StoredMessage): SettleAction => {
-    const next = nextOf(record);
-    return next === undefined ? { kind: "delete" } : { kind: "update", dueAt: next, at: next, attempts: 0, lastError: null };
-  };
-
-  /**
-   * The occurrence failed for good (attempts exhausted, or a final nack): a one-shot message goes
-   * dead; a recurring one records the failure and moves on to its next occurrence.
-   */
-  const failAction = (record: StoredMessage, attempts: number, error: string | undefined): SettleAction => {
-    const now = clock.now();
-    const lastError = error ?? record.lastError;
-    if (record.interval === undefined) {
-      log("warn", `message "${record.id}" on topic "${record.topic}" is dead after ${attempts} attempt(s)${lastError ? `: ${lastError}` : ""}`);
-      return { kind: "update", lane: deadLaneOf(record.topic), deadAt: now, dueAt: now, attempts, ...(error !== undefined && { lastError: error }) };
-    }
-    log("warn", `occurrence ${formatTime(record.at)} of recurring message "${record.id}" failed after ${attempts} attempt(s)${lastError ? `: ${lastError}` : ""}`);
-    const failure = { at: record.at, failedAt: now, attempts, ...(lastError !== undefined && { lastError }) };
-    const next = nextOf(record);
-    if (next === undefined) return { kind: "delete" };
-    return { kind: "update", dueAt: next, at: next, attempts: 0, lastError: null, failures: (record.failures ?? 0) + 1, lastFailure: failure };
-  };
-
-  const nackAction = (record: StoredMessage, nack: NackOptions, policy: EffectivePolicy): SettleAction => {
-    if (nack.final || record.attempts >= (record.maxAttempts ?? policy.maxAttempts)) return failAction(record, record.attempts, nack.error);
-    const retryMs = nack.retryIn === undefined ? backoffDelay(policy, record.attempts) : delayMs(nack.retryIn, "retryIn");
-    return { kind: "update", dueAt: clock.now() + retryMs, lastError: nack.error ?? null };
-  };
+  const { ackAction, failAction, nackAction } = settleActions(clock, log);
 
   /** The action of an ack or nack, with the topic's policy in hand. */
   const actionFor = async (record: StoredMessage, kind: "ack" | "nack", nack: NackOptions = {}): Promise<SettleAction> =>
