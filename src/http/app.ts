@@ -6,7 +6,8 @@ import { consoleLogger, type Logger } from "../log.ts";
 import { parseBody, readOptionalJson, validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { formatTime } from "../schedule.ts";
-import { ackBody, batchAckBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, previewBody, redriveBody, storeBody, topicParam, valid } from "./schemas.ts";
+import { ackBody, batchAckBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, previewBody, redriveBody, storeBody, topicParam } from "../api-schemas.ts";
+import { valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
 
 /** Options of the HTTP app. */
