@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
+import { cors } from "hono/cors";
 import type { Pitstop } from "../engine/index.ts";
 import { PitstopError } from "../errors.ts";
 import { consoleLogger, type Logger } from "../log.ts";
@@ -23,6 +24,11 @@ export interface AppOptions {
   heartbeatMs?: number;
   /** Where store errors and ended streams are written, one line each. @default consoleLogger */
   log?: Logger;
+  /**
+   * Browser origins allowed to call the API (`https://app.example.com`): CORS headers for them,
+   * preflights answered with 204 before auth. @default none: no CORS headers
+   */
+  corsOrigins?: string[];
 }
 
 const notFound = (id: string) => new PitstopError("not_found", `No message with id "${id}".`);
@@ -35,6 +41,10 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
 
   app.onError(onError(log));
   app.notFound((c) => c.json({ error: "not_found", message: `No route ${c.req.method} ${c.req.path}.` }, 404));
+
+  if (options.corsOrigins?.length) {
+    app.use("*", cors({ origin: options.corsOrigins, allowMethods: ["GET", "HEAD", "POST", "PUT", "DELETE"], allowHeaders: ["authorization", "content-type"], maxAge: 600 }));
+  }
 
   // For load balancers: 503 while the store does not answer.
   app.get("/health", async (c) => {
