@@ -191,15 +191,15 @@ export function createClient(options: ClientOptions) {
       const query = new URLSearchParams({ topic: listenOptions.topic ?? "default" });
       if (listenOptions.prefetch !== undefined) query.set("prefetch", String(listenOptions.prefetch));
       if (listenOptions.consumer !== undefined) query.set("consumer", listenOptions.consumer);
-      return openStream(`${base}/events?${query}`, listenOptions, fetchFn, auth, (frame) => ({
-        ...frame,
-        ack: () => acks(frame.id, frame.token),
-        nack: (request) => client.nack(frame.id, frame.token, request),
-        async extend(by) {
-          this.deadline = await client.extend(frame.id, frame.token, by);
-          return this.deadline;
-        },
-      }));
+      return openStream(`${base}/events?${query}`, listenOptions, fetchFn, auth, (frame) => {
+        const delivery: ClientDelivery = {
+          ...frame,
+          ack: () => acks(frame.id, frame.token),
+          nack: (request) => client.nack(frame.id, frame.token, request),
+          extend: async (by) => (delivery.deadline = await client.extend(frame.id, frame.token, by)),
+        };
+        return delivery;
+      });
     },
   };
   /** `store` is `schedule` under the original pitstop's name. */
@@ -223,7 +223,7 @@ type Frame = Omit<ClientDelivery, "ack" | "nack" | "extend">;
  * together in one `POST /acks` (or alone, when only one waited).
  */
 function ackBatcher(one: (id: string, token: string) => Promise<unknown>, many: (batch: AckRequest[]) => Promise<AckResult>) {
-  let waiting: { id: string; token: string; resolve(): void; reject(error: unknown): void }[] = [];
+  const waiting: { id: string; token: string; resolve(): void; reject(error: unknown): void }[] = [];
   let inFlight = false;
   async function flush() {
     if (inFlight || waiting.length === 0) return;
