@@ -8,9 +8,6 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-/** The missed-occurrence policies, the default first. */
-export const missedPolicies = ["once", "skip", "all"] as const satisfies readonly MissedPolicy[];
-
 /** Most missed occurrences the `"all"` policy delivers after an outage. */
 export const MAX_MISSED = 1000;
 

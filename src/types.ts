@@ -17,7 +17,10 @@ export type DurationInput = string | number;
  * - `"skip"`: none is delivered; the schedule jumps to its next future occurrence;
  * - `"all"`: each is delivered, in order, with its own `at` (at most the newest 1,000).
  */
-export type MissedPolicy = "once" | "skip" | "all";
+export type MissedPolicy = (typeof missedPolicies)[number];
+
+/** The missed-occurrence policies, the default first. */
+export const missedPolicies = ["once", "skip", "all"] as const;
 
 /**
  * The unit every store persists. All times are epoch milliseconds.

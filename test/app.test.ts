@@ -4,10 +4,11 @@ import { createPitstop } from "../src/index.ts";
 import { memoryStore } from "../src/stores/memory.ts";
 import { manualClock } from "./support/clock.ts";
 import { jsonClient, viaApp } from "./support/http.ts";
+import { ConfigError, readConfig } from "../src/runtimes/config.ts";
 
 const T0 = Date.parse("2026-05-01T08:00:00Z");
 
-function setup(options: { token?: string; maxBodyBytes?: number } = {}) {
+function setup(options: { token?: string; maxBodyBytes?: number; corsOrigins?: string[] } = {}) {
   const clock = manualClock(T0);
   const store = memoryStore();
   const pitstop = createPitstop({ store, clock, lockTime: "PT30S" });
@@ -213,4 +214,43 @@ describe("GET /events", () => {
 it("answers unknown routes with a JSON 404", async () => {
   const { call } = setup();
   expect(await call("GET", "/nope")).toMatchObject({ status: 404, json: { error: "not_found" } });
+});
+
+describe("CORS", () => {
+  const preflight = (origin: string) => ({ method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" } });
+
+  it("answers an allowed origin's preflight with 204, before auth, and marks its answers", async () => {
+    const { app } = setup({ token: "s3cret", corsOrigins: ["https://app.example.com", "http://localhost:5173"] });
+    const answer = await app.request("/messages", preflight("http://localhost:5173"));
+    expect(answer.status).toBe(204);
+    expect(answer.headers.get("access-control-allow-origin")).toBe("http://localhost:5173");
+    expect(answer.headers.get("access-control-allow-methods")).toBe("GET,HEAD,POST,PUT,DELETE");
+    expect(answer.headers.get("access-control-allow-headers")).toBe("authorization,content-type");
+    const get = await app.request("/messages/x", { headers: { origin: "https://app.example.com", authorization: "Bearer s3cret" } });
+    expect(get.status).toBe(404);
+    expect(get.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(get.headers.get("vary")).toMatch(/origin/i);
+  });
+
+  it("gives a refused origin no CORS headers", async () => {
+    const { app } = setup({ corsOrigins: ["https://app.example.com"] });
+    const answer = await app.request("/messages", preflight("https://evil.example"));
+    expect(answer.headers.get("access-control-allow-origin")).toBeNull();
+    const get = await app.request("/health", { headers: { origin: "https://evil.example" } });
+    expect(get.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("is off without origins: the preflight is a 404 as before", async () => {
+    const { app } = setup();
+    const answer = await app.request("/messages", preflight("https://app.example.com"));
+    expect(answer.status).toBe(404);
+    expect(answer.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("reads PITSTOP_CORS_ORIGINS", () => {
+    expect(readConfig({}).corsOrigins).toBeUndefined();
+    expect(readConfig({ PITSTOP_CORS_ORIGINS: "https://app.example.com, http://localhost:5173" }).corsOrigins).toEqual(["https://app.example.com", "http://localhost:5173"]);
+    expect(() => readConfig({ PITSTOP_CORS_ORIGINS: "https://app.example.com/path" })).toThrow(ConfigError);
+    expect(() => readConfig({ PITSTOP_CORS_ORIGINS: "*" })).toThrow(/PITSTOP_CORS_ORIGINS=\* is invalid: "\*" is not an origin/);
+  });
 });

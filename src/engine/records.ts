@@ -1,7 +1,7 @@
 import { invalid } from "../errors.ts";
-import { checkCron, checkZone, missedPolicies, occurrenceAfter, occurrences, type Recurrence } from "../recurrence.ts";
+import { checkCron, checkZone, occurrenceAfter, occurrences, type Recurrence } from "../recurrence.ts";
 import { addDuration, durationMs, formatTime, parseDuration, parseTime } from "../schedule.ts";
-import type { MissedPolicy, StoredMessage } from "../types.ts";
+import { missedPolicies, type MissedPolicy, type StoredMessage } from "../types.ts";
 import type { MessageView, ScheduleInput, ScheduleTiming, Scheduled } from "./api.ts";
 import { checkMessage, checkName } from "./checks.ts";
 import { laneOf } from "./lanes.ts";

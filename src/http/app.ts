@@ -1,12 +1,14 @@
 import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
+import { cors } from "hono/cors";
 import type { Pitstop } from "../engine/index.ts";
 import { PitstopError } from "../errors.ts";
 import { consoleLogger, type Logger } from "../log.ts";
 import { parseBody, readOptionalJson, validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { formatTime } from "../schedule.ts";
-import { ackBody, batchAckBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, previewBody, redriveBody, storeBody, topicParam, valid } from "./schemas.ts";
+import { ackBody, batchAckBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, previewBody, redriveBody, storeBody, topicParam } from "../api-schemas.ts";
+import { valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
 
 /** Options of the HTTP app. */
@@ -22,6 +24,11 @@ export interface AppOptions {
   heartbeatMs?: number;
   /** Where store errors and ended streams are written, one line each. @default consoleLogger */
   log?: Logger;
+  /**
+   * Browser origins allowed to call the API (`https://app.example.com`): CORS headers for them,
+   * preflights answered with 204 before auth. @default none: no CORS headers
+   */
+  corsOrigins?: string[];
 }
 
 const notFound = (id: string) => new PitstopError("not_found", `No message with id "${id}".`);
@@ -34,6 +41,10 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
 
   app.onError(onError(log));
   app.notFound((c) => c.json({ error: "not_found", message: `No route ${c.req.method} ${c.req.path}.` }, 404));
+
+  if (options.corsOrigins?.length) {
+    app.use("*", cors({ origin: options.corsOrigins, allowMethods: ["GET", "HEAD", "POST", "PUT", "DELETE"], allowHeaders: ["authorization", "content-type"], maxAge: 600 }));
+  }
 
   // For load balancers: 503 while the store does not answer.
   app.get("/health", async (c) => {

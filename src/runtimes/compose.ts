@@ -40,7 +40,7 @@ export function assemble(config: PitstopConfig, store: Store): Assembly {
   // The configured default callback is trusted configuration, exempt from the private-host policy.
   const checkCallback = (url: string) => (url === config.callbackUrl ? url : checkCallbackUrl(url, policy));
   const pitstop = createEngine({ store, lockTime: config.lockTime, loopTime: config.loopTime, defaultCallback: config.callbackUrl, checkCallback });
-  const app = createApp(pitstop, { token: config.token, maxBodyBytes: config.maxBodyBytes, heartbeatMs: config.heartbeatMs });
+  const app = createApp(pitstop, { token: config.token, maxBodyBytes: config.maxBodyBytes, heartbeatMs: config.heartbeatMs, corsOrigins: config.corsOrigins });
   return { config, pitstop, app, webhook: { ...config.webhook, checkCallback } };
 }
 

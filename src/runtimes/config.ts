@@ -31,6 +31,8 @@ export interface PitstopConfig {
    * `PITSTOP_WEBHOOK_TIMEOUT` (duration, default 30 s), `PITSTOP_WEBHOOK_CONCURRENCY` (default 16).
    */
   webhook: { signingSecret?: string; timeoutMs: number; concurrency: number };
+  /** `PITSTOP_CORS_ORIGINS`: comma-separated browser origins allowed by CORS. @default none (no CORS headers) */
+  corsOrigins?: string[];
 }
 
 /** Thrown for a bad variable; its message names the variable and is meant to be printed alone. */
@@ -81,6 +83,12 @@ const oneOf = <T extends string>(...values: T[]) => (raw: string) => {
   return raw as T;
 };
 const text = (raw: string) => raw;
+const origins = (raw: string) =>
+  raw.split(",").map((origin) => origin.trim()).filter(Boolean).map((origin) => {
+    const parsed = URL.canParse(origin) ? new URL(origin) : undefined;
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) throw new Error(`"${origin}" is not an origin: use scheme://host[:port], e.g. https://app.example.com, separated by commas`);
+    return origin;
+  });
 
 /** The environment as a zod schema: each variable parsed, defaulted and named in its error. */
 const envSchema = z
@@ -103,6 +111,7 @@ const envSchema = z
     PITSTOP_SIGNING_SECRET: variable("PITSTOP_SIGNING_SECRET", undefined, (raw) => decodeSigningSecret(raw) && raw, { secret: true }),
     PITSTOP_WEBHOOK_TIMEOUT: variable("PITSTOP_WEBHOOK_TIMEOUT", "PT30S", durationInMs("PITSTOP_WEBHOOK_TIMEOUT")),
     PITSTOP_WEBHOOK_CONCURRENCY: variable("PITSTOP_WEBHOOK_CONCURRENCY", "16", integer(1, 1000, "use a number from 1 to 1000")),
+    PITSTOP_CORS_ORIGINS: variable("PITSTOP_CORS_ORIGINS", undefined, origins),
   })
   .superRefine((env, ctx) => {
     if (env.PITSTOP_STORE === "mongodb" && env.MONGODB_URI === undefined) {
@@ -135,6 +144,7 @@ export function readConfig(env: Env): PitstopConfig {
       timeoutMs: e.PITSTOP_WEBHOOK_TIMEOUT!,
       concurrency: e.PITSTOP_WEBHOOK_CONCURRENCY!,
     },
+    ...(e.PITSTOP_CORS_ORIGINS?.length && { corsOrigins: e.PITSTOP_CORS_ORIGINS }),
   };
 }
 
