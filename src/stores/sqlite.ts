@@ -220,9 +220,7 @@ export async function connectSqliteStore(options: SqliteStoreOptions = {}): Prom
 export async function betterSqliteAdapter(path: string): Promise<SqliteAdapter> {
   let Database: typeof BetterSqlite3;
   try {
-    // A specifier bundlers do not follow: the native driver never enters the Worker bundle.
-    const driver = "better-sqlite3";
-    Database = ((await import(driver)) as { default: typeof BetterSqlite3 }).default;
+    Database = (await import("better-sqlite3")).default;
   } catch (error) {
     throw new PitstopError("store_unavailable", "The SQLite store needs the better-sqlite3 package: npm install better-sqlite3@12", { cause: error });
   }
