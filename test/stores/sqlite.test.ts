@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { connectSqliteStore, sqliteStore, type SqliteStore } from "../../src/stores/sqlite.ts";
 import type { StoredMessage } from "../../src/types.ts";
@@ -72,6 +74,25 @@ describe("sqlite store on a file", () => {
     expect(won.get("b")!.length + won.get("b2")!.length).toBeGreaterThan(0);
     await Promise.all([a.dispose(), b.dispose()]);
   });
+
+  it("never hands a record to two processes claiming on the same file at once", async () => {
+    const path = freshPath();
+    const store = await connectSqliteStore({ path });
+    const ids = Array.from({ length: 600 }, (_, i) => `p-${i}`);
+    for (const id of ids) await store.put(record(id));
+    await store.dispose();
+    const claimer = new URL("./sqlite-claimer.ts", import.meta.url).pathname;
+    const startAt = String(Date.now() + 8000);
+    const run = (name: string) => promisify(execFile)(process.execPath, ["--import", "tsx", claimer, path, name, startAt]).then(({ stdout }) => JSON.parse(stdout) as string[]);
+    const won = await Promise.all(["a", "b", "c"].map(run));
+    expect(won.filter((w) => w.length > 0).length).toBeGreaterThan(1);
+    const all = won.flat();
+    expect(all.length).toBe(ids.length);
+    expect(new Set(all).size).toBe(ids.length);
+    const check = await connectSqliteStore({ path });
+    expect((await check.countLanes(T0)).get(lane)).toEqual({ total: ids.length, locked: ids.length });
+    await check.dispose();
+  }, 60_000);
 
   it("fails on a bad path with one clear store_unavailable line", async () => {
     const path = join(dir, "no-such-dir", "pitstop.db");
