@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --store memory|mongodb] [-- --webhook] [-- --only deferred,backlog,scale]`
+ * `npm run bench [-- --store memory|mongodb|sqlite] [-- --webhook] [-- --only deferred,backlog,scale]`
  *
  * Runs a pitstop server in this process on 127.0.0.1 and measures it over HTTP + SSE:
  * - deferred: N messages due over a 1 s window, one SSE listener acking each; lateness
@@ -10,11 +10,15 @@
  * - listing (`--only listing`): 100,000 stored messages read page by page (1,000 a page) over
  *   `GET /messages` and through `pitstop.list`: time of the first, middle and last page.
  * With `--store mongodb` it uses MONGODB_URI, or starts the project's wire-protocol test double
- * (labelled as such), and prints database round trips per delivered message.
+ * (labelled as such), and prints database round trips per delivered message. With `--store sqlite`
+ * each run gets a fresh database file (WAL, synchronous=FULL) in a temporary directory.
  */
 import { serve } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createApp } from "../src/http/app.ts";
 import { createPitstop } from "../src/index.ts";
@@ -49,7 +53,8 @@ interface Backend {
 
 async function backend(): Promise<Backend> {
   if (args.store === "memory") return { label: "memory store", make: async () => memoryStore(), close: async () => {} };
-  if (args.store !== "mongodb") throw new Error(`--store ${args.store}: use memory or mongodb`);
+  if (args.store === "sqlite") return sqliteBackend();
+  if (args.store !== "mongodb") throw new Error(`--store ${args.store}: use memory, mongodb or sqlite`);
   const { MongoClient } = await import("mongodb");
   const { mongoStore } = await import("../src/stores/mongodb.ts");
   let uri = process.env.MONGODB_URI;
@@ -76,6 +81,24 @@ async function backend(): Promise<Backend> {
       await client.db(dbName).dropDatabase().catch(() => {});
       await client.close();
       double?.kill();
+    },
+  };
+}
+
+async function sqliteBackend(): Promise<Backend> {
+  const { sqliteStore } = await import("../src/stores/sqlite.ts");
+  const dir = mkdtempSync(join(tmpdir(), "pitstop-bench-"));
+  const stores: Store[] = [];
+  return {
+    label: "SQLite store, a file in WAL mode, synchronous=FULL",
+    make: async () => {
+      const store = sqliteStore({ path: join(dir, `bench-${stores.length}.db`) });
+      stores.push(store);
+      return store;
+    },
+    close: async () => {
+      await Promise.all(stores.map((store) => store.dispose?.()));
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

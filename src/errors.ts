@@ -38,3 +38,10 @@ export class PitstopError extends Error {
 export function invalid(message: string, path: (string | number)[] = []): PitstopError {
   return new PitstopError("invalid_request", message, { issues: [{ path, message }] });
 }
+
+/** A `store_unavailable` error with a one-line message: `context: reason` (a PitstopError passes as is). */
+export function unavailable(error: unknown, context: string): PitstopError {
+  if (error instanceof PitstopError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new PitstopError("store_unavailable", `${context}: ${reason}`.replace(/\s+/g, " ").trim(), { cause: error });
+}

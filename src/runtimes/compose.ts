@@ -23,12 +23,16 @@ export interface Assembly {
 }
 
 /**
- * The store the configuration names. With `connect`, a MongoDB store is connected and indexed
- * before it is returned, so a server can refuse to start on a bad URI; the driver is imported
- * only when that store is used.
+ * The store the configuration names. With `connect`, a MongoDB or SQLite store is connected (or
+ * its file opened) and indexed before it is returned, so a server can refuse to start on a bad URI
+ * or path; a driver is imported only when its store is used.
  */
 export async function openStore(config: PitstopConfig, options: { connect: boolean }): Promise<Store> {
   if (config.store === "memory") return memoryStore();
+  if (config.store === "sqlite") {
+    const { connectSqliteStore, sqliteStore } = await import("../stores/sqlite.ts");
+    return options.connect ? connectSqliteStore(config.sqlite) : sqliteStore(config.sqlite);
+  }
   const { connectMongoStore, mongoStore } = await import("../stores/mongodb.ts");
   const mongo = { url: config.mongodb.uri, dbName: config.mongodb.dbName, collection: config.mongodb.collection };
   return options.connect ? connectMongoStore(mongo) : mongoStore(mongo);

@@ -5,8 +5,8 @@ import { checkCallbackUrl } from "../webhook/callback-url.ts";
 
 /** Configuration shared by every runtime, read from environment-like variables. */
 export interface PitstopConfig {
-  /** `PITSTOP_STORE`: `memory` or `mongodb`. @default "memory" */
-  store: "memory" | "mongodb";
+  /** `PITSTOP_STORE`: `memory`, `mongodb` or `sqlite`. @default "memory" */
+  store: "memory" | "mongodb" | "sqlite";
   /** `PITSTOP_LOCK_TIME`, an ISO-8601 duration or ms, normalized. @default "PT15M" */
   lockTime: string;
   /** `PITSTOP_LOOP_TIME`, an ISO-8601 duration or ms, normalized. @default "PT1M" */
@@ -22,6 +22,8 @@ export interface PitstopConfig {
   heartbeatMs: number;
   /** `MONGODB_URI`, `PITSTOP_MONGODB_DB`, `PITSTOP_MONGODB_COLLECTION`. */
   mongodb: { uri?: string; dbName: string; collection: string };
+  /** `PITSTOP_SQLITE_PATH`: the SQLite database file. @default "./pitstop.db" */
+  sqlite: { path: string };
   /** `PITSTOP_CALLBACK_URL`: webhook URL of messages stored without a callback (trusted, may be private). */
   callbackUrl?: string;
   /** `PITSTOP_ALLOW_PRIVATE_CALLBACKS=1`: accept callbacks to loopback, private and metadata hosts. @default false */
@@ -93,7 +95,7 @@ const origins = (raw: string) =>
 /** The environment as a zod schema: each variable parsed, defaulted and named in its error. */
 const envSchema = z
   .object({
-    PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb")),
+    PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb", "sqlite")),
     PITSTOP_LOCK_TIME: variable("PITSTOP_LOCK_TIME", "PT15M", duration("PITSTOP_LOCK_TIME")),
     PITSTOP_LOOP_TIME: variable("PITSTOP_LOOP_TIME", "PT1M", duration("PITSTOP_LOOP_TIME")),
     PITSTOP_TOKEN: variable("PITSTOP_TOKEN", undefined, (raw) => {
@@ -106,6 +108,7 @@ const envSchema = z
     MONGODB_URI: variable("MONGODB_URI", undefined, text),
     PITSTOP_MONGODB_DB: variable("PITSTOP_MONGODB_DB", "pitstop", text),
     PITSTOP_MONGODB_COLLECTION: variable("PITSTOP_MONGODB_COLLECTION", "messages", text),
+    PITSTOP_SQLITE_PATH: variable("PITSTOP_SQLITE_PATH", "./pitstop.db", text),
     PITSTOP_CALLBACK_URL: variable("PITSTOP_CALLBACK_URL", undefined, (raw) => checkCallbackUrl(raw, { allowPrivate: true })),
     PITSTOP_ALLOW_PRIVATE_CALLBACKS: variable("PITSTOP_ALLOW_PRIVATE_CALLBACKS", "0", flag),
     PITSTOP_SIGNING_SECRET: variable("PITSTOP_SIGNING_SECRET", undefined, (raw) => decodeSigningSecret(raw) && raw, { secret: true }),
@@ -137,6 +140,7 @@ export function readConfig(env: Env): PitstopConfig {
     maxBodyBytes: e.PITSTOP_MAX_BODY!,
     heartbeatMs: e.PITSTOP_HEARTBEAT!,
     mongodb: { uri: e.MONGODB_URI, dbName: e.PITSTOP_MONGODB_DB!, collection: e.PITSTOP_MONGODB_COLLECTION! },
+    sqlite: { path: e.PITSTOP_SQLITE_PATH! },
     ...(e.PITSTOP_CALLBACK_URL !== undefined && { callbackUrl: e.PITSTOP_CALLBACK_URL }),
     allowPrivateCallbacks: e.PITSTOP_ALLOW_PRIVATE_CALLBACKS!,
     webhook: {

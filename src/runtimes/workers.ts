@@ -52,6 +52,7 @@ function configOf(env: WorkerEnv): { config: PitstopConfig; key: string } {
  */
 async function open(env: WorkerEnv): Promise<Instance> {
   const { config, key } = configOf(env);
+  if (config.store === "sqlite") throw new ConfigError("PITSTOP_STORE=sqlite is invalid: the SQLite store runs on Node only (Durable Objects are not done yet)");
   if (config.store === "memory") {
     if (isolate?.key !== key) isolate = { key, instance: { ...assemble(config, memoryStore()), perRequest: false } };
     return isolate.instance;

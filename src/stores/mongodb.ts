@@ -1,5 +1,5 @@
 import type { Collection, Db, Filter, MongoClient, UpdateFilter } from "mongodb";
-import { invalid, PitstopError } from "../errors.ts";
+import { invalid, PitstopError, unavailable } from "../errors.ts";
 import type { ClaimRequest, ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
 
 /**
@@ -454,11 +454,4 @@ function fromDoc(doc: MessageDoc): StoredMessage {
 function hostsOf(url: string): string {
   const hosts = url.replace(/^[a-z+]+:\/\/(?:[^@/]*@)?/i, "").replace(/[/?].*$/, "");
   return hosts && ` at ${hosts}`;
-}
-
-/** A `store_unavailable` error with a one-line message. */
-function unavailable(error: unknown, context: string): PitstopError {
-  if (error instanceof PitstopError) return error;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new PitstopError("store_unavailable", `${context}: ${reason}`.replace(/\s+/g, " ").trim(), { cause: error });
 }

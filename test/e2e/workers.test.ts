@@ -188,4 +188,15 @@ describe("Cloudflare Workers runtime configuration", () => {
       await broken.stop();
     }
   });
+
+  it("refuses the SQLite store, which runs on Node only, with a clear 500", async () => {
+    const refused = await startWorkerd(bundle, { PITSTOP_STORE: "sqlite" });
+    try {
+      const response = await jsonClient(refused.url)("GET", "/health");
+      expect(response.status).toBe(500);
+      expect(response.json).toEqual({ error: "invalid_config", message: expect.stringMatching(/^PITSTOP_STORE=sqlite is invalid: the SQLite store runs on Node only/) });
+    } finally {
+      await refused.stop();
+    }
+  });
 });

@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { jsonClient } from "../support/http.ts";
+import { runNodeServerToExit, startNodeServer, type NodeServer } from "../support/node-server.ts";
+import { openSse } from "../support/sse.ts";
+import { expectRefusedStart, listeningLine } from "./runtime-checks.ts";
+import { runScenario } from "./scenario.ts";
+
+describe("Node runtime on the SQLite store (a file, through better-sqlite3)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pitstop-e2e-sqlite-"));
+  const servers: NodeServer[] = [];
+  const start = async (path: string, lockTime = "PT3S") => {
+    const server = await startNodeServer({ PITSTOP_STORE: "sqlite", PITSTOP_SQLITE_PATH: path, PITSTOP_LOCK_TIME: lockTime, PITSTOP_LOOP_TIME: "PT1S" });
+    servers.push(server);
+    return server;
+  };
+  afterAll(async () => {
+    for (const s of servers) if (s.process.exitCode === null && s.process.signalCode === null) await s.stop("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs the whole HTTP scenario", async () => {
+    const server = await start(join(dir, "scenario.db"));
+    expect(server.output()).toMatch(listeningLine("sqlite"));
+    await runScenario(server.url, { lockTimeMs: 3000, store: "sqlite" });
+    expect(await server.stop("SIGTERM")).toBe(0);
+  }, 90_000);
+
+  it("keeps a stored message across a restart", async () => {
+    const path = join(dir, "restart.db");
+    const first = await start(path);
+    const message = { id: "kept", body: { text: "héllo ✓", n: [1, 2.5, null] } };
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    expect((await jsonClient(first.url)("POST", "/messages", { message, topic: "later", at })).status).toBe(201);
+    expect(await first.stop("SIGTERM")).toBe(0);
+
+    const second = await start(path);
+    const got = await jsonClient(second.url)("GET", "/messages/kept");
+    expect(got.status).toBe(200);
+    expect(got.json).toMatchObject({ message, topic: "later" });
+    expect(await second.stop("SIGTERM")).toBe(0);
+  }, 90_000);
+
+  it("loses nothing when a server is killed holding claimed messages: a new one on the file redelivers them", async () => {
+    const path = join(dir, "crash.db");
+    const first = await start(path);
+    const callFirst = jsonClient(first.url);
+    const ids = Array.from({ length: 20 }, (_, i) => `crash-${i}`);
+    for (const id of ids) expect((await callFirst("POST", "/messages", { message: { id }, topic: "crash" })).status).toBe(201);
+    const doomed = await openSse(`${first.url}/events?topic=crash`);
+    const claimed = new Set<string>();
+    while (claimed.size < ids.length) claimed.add((await doomed.nextDelivery()).id);
+    await first.stop("SIGKILL");
+
+    const second = await start(path);
+    const callSecond = jsonClient(second.url);
+    const survivor = await openSse(`${second.url}/events?topic=crash`);
+    const redelivered = new Map<string, number>();
+    while (redelivered.size < ids.length) {
+      const d = await survivor.nextDelivery(30_000);
+      redelivered.set(d.id, d.attempt);
+      expect((await callSecond("POST", `/messages/${d.id}/ack`, { token: d.token })).status).toBe(204);
+    }
+    expect([...redelivered.keys()].sort()).toEqual([...ids].sort());
+    expect(new Set(redelivered.values())).toEqual(new Set([2]));
+    survivor.close();
+    expect(await second.stop("SIGTERM")).toBe(0);
+  }, 90_000);
+
+  it("refuses to start on a path it cannot open, with one clear line", async () => {
+    expectRefusedStart(
+      await runNodeServerToExit({ PITSTOP_STORE: "sqlite", PITSTOP_SQLITE_PATH: join(dir, "missing", "pitstop.db") }),
+      /^pitstop: cannot open the sqlite store: Cannot open the SQLite database \S+missing\/pitstop\.db: /m,
+    );
+  });
+});
