@@ -9,6 +9,9 @@
  *   against an empty store;
  * - listing (`--only listing`): 100,000 stored messages read page by page (1,000 a page) over
  *   `GET /messages` and through `pitstop.list`: time of the first, middle and last page.
+ * `--metrics on|off|both` (default both): the deferred run with metrics and lateness recording
+ * (the server's default), without them, or both side by side with the difference of the p99s;
+ * the other workloads run with them.
  * With `--store mongodb` it uses MONGODB_URI, or starts the project's wire-protocol test double
  * (labelled as such), and prints database round trips per delivered message.
  */
@@ -17,6 +20,7 @@ import type { AddressInfo } from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
 import { parseArgs } from "node:util";
 import { createApp } from "../src/http/app.ts";
+import { createMetrics } from "../src/metrics/index.ts";
 import { createPitstop } from "../src/index.ts";
 import { memoryStore } from "../src/stores/memory.ts";
 import type { Store } from "../src/types.ts";
@@ -33,6 +37,7 @@ const { values: args } = parseArgs({
     ordered: { type: "string", default: "2000" },
     pending: { type: "string", default: "1000000" },
     listing: { type: "string", default: "100000" },
+    metrics: { type: "string", default: "both" },
   },
 });
 
@@ -80,9 +85,10 @@ async function backend(): Promise<Backend> {
   };
 }
 
-async function withServer<T>(store: Store, run: (base: string, pitstop: ReturnType<typeof createPitstop>) => Promise<T>): Promise<T> {
-  const pitstop = createPitstop({ store, lockTime: "PT1M" });
-  const app = createApp(pitstop);
+/** Serves an app over `store`; `instrumented`: with metrics and lateness recording, as a server runs. */
+async function withServer<T>(store: Store, run: (base: string, pitstop: ReturnType<typeof createPitstop>) => Promise<T>, instrumented = true): Promise<T> {
+  const pitstop = createPitstop({ store, lockTime: "PT1M", recordLateness: instrumented });
+  const app = createApp(pitstop, instrumented ? { metrics: createMetrics(pitstop) } : {});
   const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
   await new Promise((resolve) => server.once("listening", resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -111,10 +117,11 @@ function runClient(b: Backend, workload: ClientWorkload): Promise<ClientResult &
   });
 }
 
-async function drain(b: Backend, kind: ClientWorkload["kind"], n: number, title: string): Promise<void> {
-  await withServer(await b.make(), async (base) => {
+/** Runs one workload; returns its lateness p99 (ms) when it measures lateness. */
+async function drain(b: Backend, kind: ClientWorkload["kind"], n: number, title: string, instrumented = true): Promise<number | undefined> {
+  return withServer(await b.make(), async (base) => {
     const r = await runClient(b, { kind, base, n });
-    console.log(`${title} (${b.label})`);
+    console.log(`${title} (${b.label}, ${instrumented ? "with" : "without"} metrics and lateness recording)`);
     if (r.overran) console.log("  warning: storing overran the start of the due window; lateness includes it");
     console.log(`  stored ${fmt(r.storedPerSec, 0)}/s over HTTP`);
     const requests = r.ackRequests === undefined ? "" : ` in ${r.ackRequests} ack requests`;
@@ -125,7 +132,8 @@ async function drain(b: Backend, kind: ClientWorkload["kind"], n: number, title:
     }
     if (r.outOfOrder !== undefined) console.log(`  out of order: ${r.outOfOrder}`);
     if (r.roundTrips !== undefined) console.log(`  database round trips per delivered message: ${fmt(r.roundTrips / n, 3)}`);
-  });
+    return r.lateness && percentile(r.lateness, 99);
+  }, instrumented);
 }
 
 async function scale(): Promise<void> {
@@ -213,7 +221,13 @@ async function main(): Promise<void> {
   try {
     const deferredN = Number(args.deferred);
     const backlogN = Number(args.backlog);
-    if (only.has("deferred")) await drain(b, "deferred", deferredN, `deferred: ${deferredN} messages due over 1 s, one SSE listener acking each`);
+    if (only.has("deferred")) {
+      const title = `deferred: ${deferredN} messages due over 1 s, one SSE listener acking each`;
+      if (!["on", "off", "both"].includes(args.metrics!)) throw new Error(`--metrics ${args.metrics}: use on, off or both`);
+      const off = args.metrics === "on" ? undefined : await drain(b, "deferred", deferredN, title, false);
+      const on = args.metrics === "off" ? undefined : await drain(b, "deferred", deferredN, title, true);
+      if (off !== undefined && on !== undefined) console.log(`  lateness p99 without ${off} ms, with ${on} ms: metrics and lateness recording cost ${on - off} ms\n`);
+    }
     if (only.has("backlog")) await drain(b, "backlog", backlogN, `backlog: ${backlogN} due messages drained through one SSE listener with batch acks`);
     if (only.has("ordered")) await drain(b, "ordered", Number(args.ordered), `ordered: ${args.ordered} messages on an ordered topic (one in flight), one SSE listener acking each with its own POST`);
     if (only.has("scale") && args.store === "memory") await scale();
