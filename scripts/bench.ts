@@ -11,7 +11,8 @@
  *   `GET /messages` and through `pitstop.list`: time of the first, middle and last page.
  * `--metrics on|off|both` (default both): the deferred run with metrics and lateness recording
  * (the server's default), without them, or both side by side with the difference of the p99s;
- * the other workloads run with them.
+ * with `--rounds N`, N runs of each in ABBA order (so neither always runs on a warmer or more
+ * littered heap) and their median p99s. The other workloads run with them.
  * With `--store mongodb` it uses MONGODB_URI, or starts the project's wire-protocol test double
  * (labelled as such), and prints database round trips per delivered message.
  */
@@ -38,6 +39,7 @@ const { values: args } = parseArgs({
     pending: { type: "string", default: "1000000" },
     listing: { type: "string", default: "100000" },
     metrics: { type: "string", default: "both" },
+    rounds: { type: "string", default: "1" },
   },
 });
 
@@ -224,9 +226,19 @@ async function main(): Promise<void> {
     if (only.has("deferred")) {
       const title = `deferred: ${deferredN} messages due over 1 s, one SSE listener acking each`;
       if (!["on", "off", "both"].includes(args.metrics!)) throw new Error(`--metrics ${args.metrics}: use on, off or both`);
-      const off = args.metrics === "on" ? undefined : await drain(b, "deferred", deferredN, title, false);
-      const on = args.metrics === "off" ? undefined : await drain(b, "deferred", deferredN, title, true);
-      if (off !== undefined && on !== undefined) console.log(`  lateness p99 without ${off} ms, with ${on} ms: metrics and lateness recording cost ${on - off} ms\n`);
+      const p99s = { on: [] as number[], off: [] as number[] };
+      const modes = args.metrics === "both" ? ["off", "on"] : [args.metrics as "on" | "off"];
+      for (let round = 0; round < Number(args.rounds); round++) {
+        for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
+          const p99 = await drain(b, "deferred", deferredN, title, mode === "on");
+          if (p99 !== undefined) p99s[mode as "on" | "off"].push(p99);
+        }
+      }
+      const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)]!;
+      if (p99s.on.length > 0 && p99s.off.length > 0) {
+        const [off, on] = [median(p99s.off), median(p99s.on)];
+        console.log(`  lateness p99 without metrics: ${p99s.off.join(", ")} ms (median ${off}); with: ${p99s.on.join(", ")} ms (median ${on}); cost ${on - off} ms\n`);
+      }
     }
     if (only.has("backlog")) await drain(b, "backlog", backlogN, `backlog: ${backlogN} due messages drained through one SSE listener with batch acks`);
     if (only.has("ordered")) await drain(b, "ordered", Number(args.ordered), `ordered: ${args.ordered} messages on an ordered topic (one in flight), one SSE listener acking each with its own POST`);

@@ -194,6 +194,16 @@ describe("GET /metrics", () => {
     expect((await app.request("/topics", { headers: { authorization: "Bearer scraper" } })).status).toBe(401);
   });
 
+  it("counts open SSE streams", async () => {
+    const { app, scrape } = setup();
+    const response = await app.request("/events?topic=t");
+    const reader = response.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toMatch(/^: connected as /);
+    expect(value(await scrape(), "pitstop_sse_streams")).toBe(1);
+    await reader.cancel();
+    await expect.poll(async () => value(await scrape(), "pitstop_sse_streams"), { timeout: 5000 }).toBe(0);
+  });
+
   it("is absent when the app has no metrics", async () => {
     const pitstop = createPitstop({ store: memoryStore() });
     expect((await createApp(pitstop).request("/metrics")).status).toBe(404);

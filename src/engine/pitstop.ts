@@ -268,7 +268,12 @@ export function createEngine(options: EngineOptions): Pitstop {
         },
         deliveryOf,
         log,
-        emit: (type, detail) => (type === "delivered" ? handedOut(detail, consumer, listenOptions.webhooks === true) : events.emit(type, detail)),
+        emit: (type, detail) => {
+          if (type === "delivered") return handedOut(detail, consumer, listenOptions.webhooks === true);
+          // An expired lock makes the message due again now: its retry is measured from here.
+          book?.retry(detail.id, clock.now());
+          events.emit(type, detail);
+        },
         onStop: () => listeners.delete(listener),
       });
       listeners.set(listener, lane);
