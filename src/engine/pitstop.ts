@@ -246,7 +246,7 @@ export function createEngine(options: EngineOptions): Pitstop {
         // The store refuses a cursor it cannot read; the client knows it only as `cursor`.
         throw error instanceof PitstopError && error.code === "invalid_request" ? badCursor() : error;
       });
-      return { items: page.records.map((r) => messageView(r, now)), next: page.next === undefined ? null : cursorOf(page.next) };
+      return { items: page.records.map((r) => messageView(r, now, book?.lastOf(r.id))), next: page.next === undefined ? null : cursorOf(page.next) };
     },
 
     listen(listenOptions = {}) {
