@@ -26,7 +26,21 @@ module.exports = {
       comment: "The app talks to the engine only through its public surface (src/engine/index.ts).",
       severity: "error",
       from: { path: "^src/http/" },
-      to: { path: "^src/", pathNot: ["^src/http/", "^src/engine/index[.]ts$", "^src/api-schemas[.]ts$", CORE] },
+      to: { path: "^src/", pathNot: ["^src/http/", "^src/engine/index[.]ts$", "^src/api-schemas[.]ts$", "^src/metrics/index[.]ts$", CORE] },
+    },
+    {
+      name: "http-takes-only-types-from-metrics",
+      comment: "The app is handed its metrics; it serves and feeds them but never builds them.",
+      severity: "error",
+      from: { path: "^src/http/" },
+      to: { path: "^src/metrics/", dependencyTypesNot: ["type-only"] },
+    },
+    {
+      name: "metrics-use-the-engine-interface",
+      comment: "Metrics listen to the engine's events through its public surface; they import nothing else of src/.",
+      severity: "error",
+      from: { path: "^src/metrics/" },
+      to: { path: "^src/", pathNot: ["^src/metrics/", "^src/engine/index[.]ts$", CORE] },
     },
     {
       name: "webhook-uses-the-engine-interface",

@@ -9,6 +9,10 @@
  *   against an empty store;
  * - listing (`--only listing`): 100,000 stored messages read page by page (1,000 a page) over
  *   `GET /messages` and through `pitstop.list`: time of the first, middle and last page.
+ * `--metrics on|off|both` (default both): the deferred run with metrics and lateness recording
+ * (the server's default), without them, or both side by side with the difference of the p99s;
+ * with `--rounds N`, N runs of each in ABBA order (so neither always runs on a warmer or more
+ * littered heap) and their median p99s. The other workloads run with them.
  * With `--store mongodb` it uses MONGODB_URI, or starts the project's wire-protocol test double
  * (labelled as such), and prints database round trips per delivered message. With `--store sqlite`
  * each run gets a fresh database file (WAL, synchronous=FULL) in a temporary directory.
@@ -21,6 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createApp } from "../src/http/app.ts";
+import { createMetrics } from "../src/metrics/index.ts";
 import { createPitstop } from "../src/index.ts";
 import { memoryStore } from "../src/stores/memory.ts";
 import type { Store } from "../src/types.ts";
@@ -37,6 +42,8 @@ const { values: args } = parseArgs({
     ordered: { type: "string", default: "2000" },
     pending: { type: "string", default: "1000000" },
     listing: { type: "string", default: "100000" },
+    metrics: { type: "string", default: "both" },
+    rounds: { type: "string", default: "1" },
   },
 });
 
@@ -103,9 +110,10 @@ async function sqliteBackend(): Promise<Backend> {
   };
 }
 
-async function withServer<T>(store: Store, run: (base: string, pitstop: ReturnType<typeof createPitstop>) => Promise<T>): Promise<T> {
-  const pitstop = createPitstop({ store, lockTime: "PT1M" });
-  const app = createApp(pitstop);
+/** Serves an app over `store`; `instrumented`: with metrics and lateness recording, as a server runs. */
+async function withServer<T>(store: Store, run: (base: string, pitstop: ReturnType<typeof createPitstop>) => Promise<T>, instrumented = true): Promise<T> {
+  const pitstop = createPitstop({ store, lockTime: "PT1M", recordLateness: instrumented });
+  const app = createApp(pitstop, instrumented ? { metrics: createMetrics(pitstop) } : {});
   const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
   await new Promise((resolve) => server.once("listening", resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -134,10 +142,11 @@ function runClient(b: Backend, workload: ClientWorkload): Promise<ClientResult &
   });
 }
 
-async function drain(b: Backend, kind: ClientWorkload["kind"], n: number, title: string): Promise<void> {
-  await withServer(await b.make(), async (base) => {
+/** Runs one workload; returns its lateness p99 (ms) when it measures lateness. */
+async function drain(b: Backend, kind: ClientWorkload["kind"], n: number, title: string, instrumented = true): Promise<number | undefined> {
+  return withServer(await b.make(), async (base) => {
     const r = await runClient(b, { kind, base, n });
-    console.log(`${title} (${b.label})`);
+    console.log(`${title} (${b.label}, ${instrumented ? "with" : "without"} metrics and lateness recording)`);
     if (r.overran) console.log("  warning: storing overran the start of the due window; lateness includes it");
     console.log(`  stored ${fmt(r.storedPerSec, 0)}/s over HTTP`);
     const requests = r.ackRequests === undefined ? "" : ` in ${r.ackRequests} ack requests`;
@@ -148,7 +157,8 @@ async function drain(b: Backend, kind: ClientWorkload["kind"], n: number, title:
     }
     if (r.outOfOrder !== undefined) console.log(`  out of order: ${r.outOfOrder}`);
     if (r.roundTrips !== undefined) console.log(`  database round trips per delivered message: ${fmt(r.roundTrips / n, 3)}`);
-  });
+    return r.lateness && percentile(r.lateness, 99);
+  }, instrumented);
 }
 
 async function scale(): Promise<void> {
@@ -236,7 +246,23 @@ async function main(): Promise<void> {
   try {
     const deferredN = Number(args.deferred);
     const backlogN = Number(args.backlog);
-    if (only.has("deferred")) await drain(b, "deferred", deferredN, `deferred: ${deferredN} messages due over 1 s, one SSE listener acking each`);
+    if (only.has("deferred")) {
+      const title = `deferred: ${deferredN} messages due over 1 s, one SSE listener acking each`;
+      if (!["on", "off", "both"].includes(args.metrics!)) throw new Error(`--metrics ${args.metrics}: use on, off or both`);
+      const p99s = { on: [] as number[], off: [] as number[] };
+      const modes = args.metrics === "both" ? ["off", "on"] : [args.metrics as "on" | "off"];
+      for (let round = 0; round < Number(args.rounds); round++) {
+        for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
+          const p99 = await drain(b, "deferred", deferredN, title, mode === "on");
+          if (p99 !== undefined) p99s[mode as "on" | "off"].push(p99);
+        }
+      }
+      const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)]!;
+      if (p99s.on.length > 0 && p99s.off.length > 0) {
+        const [off, on] = [median(p99s.off), median(p99s.on)];
+        console.log(`  lateness p99 without metrics: ${p99s.off.join(", ")} ms (median ${off}); with: ${p99s.on.join(", ")} ms (median ${on}); cost ${on - off} ms\n`);
+      }
+    }
     if (only.has("backlog")) await drain(b, "backlog", backlogN, `backlog: ${backlogN} due messages drained through one SSE listener with batch acks`);
     if (only.has("ordered")) await drain(b, "ordered", Number(args.ordered), `ordered: ${args.ordered} messages on an ordered topic (one in flight), one SSE listener acking each with its own POST`);
     if (only.has("scale") && args.store === "memory") await scale();

@@ -146,7 +146,9 @@ describe("POST /messages/:id/extend", () => {
     expect(await call("POST", "/messages/none/extend", { token: d.token })).toMatchObject({ status: 404, json: { error: "not_found" } });
     clock.advance(30_000);
     expect(await call("POST", "/messages/e/extend", { token: d.token })).toMatchObject({ status: 409, json: { error: "lock_lost" } });
-    expect((await call("GET", "/messages/e")).json).toEqual({ id: "e", message: { id: "e" }, at: "2026-05-01T08:00:00.000Z", topic: "default", attempts: 1, state: "pending", locked: false });
+    expect((await call("GET", "/messages/e")).json).toEqual({ id: "e", message: { id: "e" }, at: "2026-05-01T08:00:00.000Z", topic: "default", attempts: 1, state: "pending", locked: false,
+      lastDelivery: { at: "2026-05-01T08:00:00.000Z", emittedAt: "2026-05-01T08:00:00.000Z", lateMs: 0, attempt: 1 },
+    });
   });
 });
 

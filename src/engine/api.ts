@@ -28,6 +28,17 @@ export interface TopicView {
   policy: TopicPolicy;
   /** Listener messages of the topic by state (webhook messages share one lane and are not counted per topic), and its dead letters. */
   counts: { pending: number; locked: number; dead: number };
+  /** Lateness of the topic's deliveries by this process (not the cluster): the last 10,000 within 15 minutes. Absent when it delivered none. */
+  lateness?: LatenessSummary;
+}
+
+/** Lateness (emit time − scheduled time, ms) over a window of deliveries. */
+export interface LatenessSummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  count: number;
 }
 
 /** Options of the engine. */
@@ -49,6 +60,11 @@ export interface EngineOptions {
   checkCallback?: (url: string) => string;
   /** Where failures an operator should see are written, one line each. @default consoleLogger */
   log?: Logger;
+  /**
+   * Records each delivery's lateness (`lastDelivery` of a message, `lateness` of a topic, the
+   * `lateness` event), in this process's memory. @default true
+   */
+  recordLateness?: boolean;
   /**
    * Callback of messages stored without one, so every message goes out as a webhook. Trusted
    * configuration: only checked to be an http(s) URL, and exempt from `checkCallback`.
@@ -143,6 +159,12 @@ export interface MessageView extends ScheduleView {
   lockedBy?: string;
   /** When the lock expires, while locked. */
   lockedUntil?: string;
+  /**
+   * The message's last delivery by this process (kept in its memory, not in the store):
+   * occurrence time, emit time, lateness (emit time − occurrence time, or − retry time for a
+   * retry this process scheduled), attempt and consumer.
+   */
+  lastDelivery?: { at: string; emittedAt: string; lateMs: number; attempt: number; consumer?: string };
 }
 
 /** Options of a nack. */
@@ -269,6 +291,18 @@ export interface PitstopEventMap {
   dead: CustomEvent<LifecycleDetail>;
   /** An occurrence of a recurring message failed for good and the schedule moved on. */
   "failed-occurrence": CustomEvent<LifecycleDetail>;
+  /** Right after `delivered`, when lateness is recorded: how late the delivery went out. */
+  lateness: CustomEvent<LatenessDetail>;
+  /** A store call failed (it surfaces as `store_unavailable`). */
+  "store-error": CustomEvent<{ method: string; reason: string }>;
+}
+
+/** `detail` of the `lateness` event. */
+export interface LatenessDetail extends LifecycleDetail {
+  /** Emit time − scheduled time (of the retry, for a retry this process scheduled), ms. */
+  lateMs: number;
+  /** How it went out: to a webhook, or to a listener (SSE, in-process). */
+  transport: "webhook" | "listener";
 }
 
 /** Name of a lifecycle event. */

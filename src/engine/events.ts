@@ -1,5 +1,5 @@
 import type { StoredMessage } from "../types.ts";
-import type { LifecycleDetail, PitstopEventName } from "./api.ts";
+import type { LifecycleDetail, PitstopEventMap, PitstopEventName } from "./api.ts";
 
 /** The `detail` of an event about a claimed record. */
 export const detailOf = (record: StoredMessage): LifecycleDetail => ({ id: record.id, topic: record.topic, attempt: record.attempts, at: record.at });
@@ -17,7 +17,7 @@ export class LifecycleEvents extends EventTarget {
   }
 
   /** Dispatches a `CustomEvent` of `type` with `detail`, if anything ever listened to `type`. */
-  emit(type: PitstopEventName, detail: LifecycleDetail): void {
+  emit<K extends PitstopEventName>(type: K, detail: PitstopEventMap[K]["detail"]): void {
     if (this.#listened.has(type)) this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }

@@ -6,7 +6,7 @@ import type { Store } from "../types.ts";
  * driver error, a bug) becomes `store_unavailable`, so callers see one code, HTTP answers 503
  * and nothing is reported as done that was not.
  */
-export function guardStore(store: Store): Store {
+export function guardStore(store: Store, onError: (method: string, reason: string) => void = () => {}): Store {
   const guard = <A extends unknown[], R>(method: string, call: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       try {
@@ -14,6 +14,7 @@ export function guardStore(store: Store): Store {
       } catch (error) {
         if (error instanceof PitstopError) throw error;
         const reason = error instanceof Error ? error.message : String(error);
+        onError(method, reason);
         throw new PitstopError("store_unavailable", `The ${store.name} store failed (${method}): ${reason}`, { cause: error });
       }
     };

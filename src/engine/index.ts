@@ -7,6 +7,8 @@ export type {
   EngineOptions,
   Health,
   LifecycleDetail,
+  LatenessDetail,
+  LatenessSummary,
   Listener,
   ListenOptions,
   ListOptions,

@@ -3,12 +3,13 @@ import { consoleLogger } from "../log.ts";
 import { catchUp, occurrences } from "../recurrence.ts";
 import { delayMs, durationMs, formatTime, parseDuration } from "../schedule.ts";
 import type { SettleAction, SettleOp, SettleResult, StoredMessage } from "../types.ts";
-import type { ConsumeOptions, Delivery, EngineOptions, NackOptions, Pitstop } from "./api.ts";
+import type { ConsumeOptions, Delivery, EngineOptions, LifecycleDetail, NackOptions, Pitstop } from "./api.ts";
 import { badCursor, checkCount, checkCursor, checkHttpUrl, checkListState, checkName, cursorOf } from "./checks.ts";
 import { systemClock } from "./clock.ts";
 import { LifecycleEvents, detailOf } from "./events.ts";
 import { guardStore } from "./guarded-store.ts";
 import { Holds } from "./holds.ts";
+import { LatenessBook } from "./lateness.ts";
 import { WEBHOOK_LANE, deadLaneOf, laneOf } from "./lanes.ts";
 import { LaneListener } from "./listener.ts";
 import { messageView, recordOf, recurrenceOf, scheduledView, timingOf } from "./records.ts";
@@ -25,7 +26,8 @@ const MAX_PAGE = 1000;
 
 /** The engine over `options.store`. See {@link Pitstop}. */
 export function createEngine(options: EngineOptions): Pitstop {
-  const store = guardStore(options.store);
+  const events = new LifecycleEvents();
+  const store = guardStore(options.store, (method, reason) => events.emit("store-error", { method, reason }));
   const log = options.log ?? consoleLogger;
   const clock = options.clock ?? systemClock;
   const lockTimeMs = durationMs(parseDuration(options.lockTime ?? "PT15M", "lockTime"), "lockTime");
@@ -34,7 +36,7 @@ export function createEngine(options: EngineOptions): Pitstop {
   /** Every running listener with its lane. */
   const listeners = new Map<LaneListener, string>();
   const holds = new Holds();
-  const events = new LifecycleEvents();
+  const book = options.recordLateness === false ? undefined : new LatenessBook();
   const settler = new SettleQueue(store);
   const defaultCallback = options.defaultCallback === undefined ? undefined : checkHttpUrl(options.defaultCallback, "defaultCallback");
   const checkCallbackOption = options.checkCallback ?? ((url: string) => checkHttpUrl(url, "callback"));
@@ -53,6 +55,14 @@ export function createEngine(options: EngineOptions): Pitstop {
 
   const { ackAction, failAction, nackAction } = settleActions(clock, log);
 
+  /** A delivery went out: the `delivered` event, and its lateness recorded. */
+  const handedOut = (detail: LifecycleDetail, consumer: string | undefined, webhooks: boolean) => {
+    events.emit("delivered", detail);
+    if (!book) return;
+    const lateMs = book.delivered(detail, clock.now(), consumer);
+    events.emit("lateness", { ...detail, lateMs, transport: webhooks ? "webhook" : "listener" });
+  };
+
   /** The action of an ack or nack, with the topic's policy in hand. */
   const actionFor = async (record: StoredMessage, kind: "ack" | "nack", nack: NackOptions = {}): Promise<SettleAction> =>
     kind === "ack" ? ackAction(record) : nackAction(record, nack, await policyOf(record.topic));
@@ -61,6 +71,7 @@ export function createEngine(options: EngineOptions): Pitstop {
     const result = await settler.settle({ id: record.id, token, now: clock.now(), action });
     if (result !== "ok") return result;
     if (action.kind === "update") wake(action.lane ?? record.lane, action.dueAt);
+    if (action.kind === "update" && event === "nacked") book?.retry(record.id, action.dueAt);
     if (event) events.emit(event, detailOf(record));
     if (action.kind === "update" && action.deadAt !== undefined) events.emit("dead", detailOf(record));
     if (action.kind === "update" && action.lastFailure !== undefined) events.emit("failed-occurrence", detailOf(record));
@@ -183,6 +194,7 @@ export function createEngine(options: EngineOptions): Pitstop {
     if (records.length === 0) return;
     const now = clock.now();
     await settler.settleMany(records.map((r) => ({ id: r.id, token: r.lockToken!, now, action: { kind: "update", dueAt: now } })));
+    for (const r of records) book?.retry(r.id, now);
     for (const lane of new Set(records.map((r) => r.lane))) wake(lane, now);
   };
 
@@ -212,12 +224,13 @@ export function createEngine(options: EngineOptions): Pitstop {
     async remove(id) {
       const existed = await store.remove(checkName(id, "id"));
       holds.end(id);
+      book?.forget(id);
       return existed;
     },
 
     async get(id) {
       const record = await store.get(checkName(id, "id"));
-      return record && messageView(record, clock.now());
+      return record && messageView(record, clock.now(), book?.lastOf(id));
     },
 
     async list(listOptions = {}) {
@@ -233,7 +246,7 @@ export function createEngine(options: EngineOptions): Pitstop {
         // The store refuses a cursor it cannot read; the client knows it only as `cursor`.
         throw error instanceof PitstopError && error.code === "invalid_request" ? badCursor() : error;
       });
-      return { items: page.records.map((r) => messageView(r, now)), next: page.next === undefined ? null : cursorOf(page.next) };
+      return { items: page.records.map((r) => messageView(r, now, book?.lastOf(r.id))), next: page.next === undefined ? null : cursorOf(page.next) };
     },
 
     listen(listenOptions = {}) {
@@ -255,7 +268,12 @@ export function createEngine(options: EngineOptions): Pitstop {
         },
         deliveryOf,
         log,
-        emit: (type, detail) => events.emit(type, detail),
+        emit: (type, detail) => {
+          if (type === "delivered") return handedOut(detail, consumer, listenOptions.webhooks === true);
+          // An expired lock makes the message due again now: its retry is measured from here.
+          book?.retry(detail.id, clock.now());
+          events.emit(type, detail);
+        },
         onStop: () => listeners.delete(listener),
       });
       listeners.set(listener, lane);
@@ -265,8 +283,9 @@ export function createEngine(options: EngineOptions): Pitstop {
     async claim(claimOptions) {
       const lane = laneFor(claimOptions);
       const topic = claimOptions.webhooks ? undefined : claimOptions.topic ?? "default";
-      const claimed = await claimLane(lane, checkCount(claimOptions.limit, "limit", MAX_BATCH), topic, consumerOf(claimOptions));
-      for (const record of claimed) events.emit("delivered", detailOf(record));
+      const consumer = consumerOf(claimOptions);
+      const claimed = await claimLane(lane, checkCount(claimOptions.limit, "limit", MAX_BATCH), topic, consumer);
+      for (const record of claimed) handedOut(detailOf(record), consumer, claimOptions.webhooks === true);
       return claimed.map(deliveryOf);
     },
 
@@ -292,7 +311,7 @@ export function createEngine(options: EngineOptions): Pitstop {
       return Promise.all(items.map(async ({ id, token }) => ({ id, result: await settleById(id, token, async (record) => ackAction(record), "acked") })));
     },
 
-    ...topicOperations({ store, policies, lockTimeMs, now: () => clock.now(), wake }),
+    ...topicOperations({ store, policies, lockTimeMs, now: () => clock.now(), wake, lateness: (topic) => book?.summary(topic, clock.now()) }),
 
     async health() {
       try {

@@ -5,6 +5,7 @@ import { missedPolicies, type MissedPolicy, type StoredMessage } from "../types.
 import type { MessageView, ScheduleInput, ScheduleTiming, Scheduled } from "./api.ts";
 import { checkMessage, checkName } from "./checks.ts";
 import { laneOf } from "./lanes.ts";
+import type { LastDelivery } from "./lateness.ts";
 import { checkMaxAttempts } from "./policies.ts";
 
 /** Counter that orders records stored in the same millisecond by this process. */
@@ -125,7 +126,7 @@ export function scheduledView(record: StoredMessage, replaced: boolean): Schedul
 }
 
 /** What `get`/`GET /messages/:id` shows of a record at time `now`. */
-export function messageView(record: StoredMessage, now: number): MessageView {
+export function messageView(record: StoredMessage, now: number, last?: LastDelivery): MessageView {
   const { id, ...schedule } = scheduleFields(record);
   const locked = record.lockedUntil !== undefined && record.lockedUntil > now;
   const failure = record.lastFailure;
@@ -153,5 +154,8 @@ export function messageView(record: StoredMessage, now: number): MessageView {
     }),
     ...(locked && record.lockedBy !== undefined && { lockedBy: record.lockedBy }),
     ...(locked && { lockedUntil: formatTime(record.lockedUntil!) }),
+    ...(last && {
+      lastDelivery: { at: formatTime(last.at), emittedAt: formatTime(last.emittedAt), lateMs: last.lateMs, attempt: last.attempt, ...(last.consumer !== undefined && { consumer: last.consumer }) },
+    }),
   };
 }

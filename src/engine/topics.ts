@@ -1,7 +1,7 @@
 import { PitstopError } from "../errors.ts";
 import { parseTime } from "../schedule.ts";
 import type { Store, TimeInput } from "../types.ts";
-import type { MessageView, PolicyInput, TopicPolicy, TopicView } from "./api.ts";
+import type { LatenessSummary, MessageView, PolicyInput, TopicPolicy, TopicView } from "./api.ts";
 import { checkName } from "./checks.ts";
 import { deadLaneOf, laneOf, topicOfLane } from "./lanes.ts";
 import { PolicyCache, effectivePolicy, policyView, storedPolicyOf } from "./policies.ts";
@@ -15,6 +15,8 @@ interface TopicContext {
   now(): number;
   /** Tells listeners of `lane` something may be due at `dueAt`. */
   wake(lane: string, dueAt: number): void;
+  /** The topic's lateness summary in this process, if it delivered any. */
+  lateness(topic: string): LatenessSummary | undefined;
 }
 
 /** Dead letters, redrives and topic policies: the engine's methods for them. */
@@ -42,7 +44,10 @@ export function topicOperations(ctx: TopicContext) {
     for (const topic of stored.keys()) if (only === undefined || topic === only) countsOf(topic);
     return [...topics]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([name, c]) => ({ name, policy: policyView(effectivePolicy(stored.get(name), ctx.lockTimeMs)), counts: c }));
+      .map(([name, c]) => {
+        const lateness = ctx.lateness(name);
+        return { name, policy: policyView(effectivePolicy(stored.get(name), ctx.lockTimeMs)), counts: c, ...(lateness && { lateness }) };
+      });
   };
 
   const redrive = async (id: string, at?: TimeInput): Promise<MessageView> => {

@@ -4,6 +4,7 @@ import { cors } from "hono/cors";
 import type { Pitstop } from "../engine/index.ts";
 import { PitstopError } from "../errors.ts";
 import { consoleLogger, type Logger } from "../log.ts";
+import type { Metrics } from "../metrics/index.ts";
 import { parseBody, readOptionalJson, validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { formatTime } from "../schedule.ts";
@@ -29,6 +30,12 @@ export interface AppOptions {
    * preflights answered with 204 before auth. @default none: no CORS headers
    */
   corsOrigins?: string[];
+  /** Serves `GET /metrics` (Prometheus text format) from these metrics, and counts SSE streams in them. @default none: no `/metrics` */
+  metrics?: Metrics;
+  /** A bearer token `/metrics` also accepts (besides `token`), so a scraper needs no API token. */
+  metricsToken?: string;
+  /** One `debug` line per request (method, path, status, ms). @default false */
+  logRequests?: boolean;
 }
 
 const notFound = (id: string) => new PitstopError("not_found", `No message with id "${id}".`);
@@ -40,6 +47,14 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
   const log = options.log ?? consoleLogger;
 
   app.onError(onError(log));
+
+  if (options.logRequests) {
+    app.use("*", async (c, next) => {
+      const started = performance.now();
+      await next();
+      log("debug", "request", { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 });
+    });
+  }
   app.notFound((c) => c.json({ error: "not_found", message: `No route ${c.req.method} ${c.req.path}.` }, 404));
 
   if (options.corsOrigins?.length) {
@@ -52,8 +67,16 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     return c.json(health, health.ok ? 200 : 503);
   });
 
+  const unauthorized = { message: (c: Parameters<typeof errorResponse>[0]) => errorResponse(c, new PitstopError("unauthorized", "Send Authorization: Bearer <token> with the configured PITSTOP_TOKEN.")) };
+  const metrics = options.metrics;
+  if (metrics) {
+    const tokens = [options.token, options.metricsToken].filter((t) => t !== undefined);
+    if (tokens.length > 0) app.use("/metrics", bearerAuth({ token: tokens, noAuthenticationHeader: unauthorized, invalidAuthenticationHeader: unauthorized, invalidToken: unauthorized }));
+    // Registered before the API's auth, so the metrics token alone is enough here.
+    app.get("/metrics", async (c) => c.body(await metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
+  }
+
   if (options.token !== undefined) {
-    const unauthorized = { message: (c: Parameters<typeof errorResponse>[0]) => errorResponse(c, new PitstopError("unauthorized", "Send Authorization: Bearer <token> with the configured PITSTOP_TOKEN.")) };
     app.use("*", bearerAuth({ token: options.token, noAuthenticationHeader: unauthorized, invalidAuthenticationHeader: unauthorized, invalidToken: unauthorized }));
   }
 
@@ -136,7 +159,7 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     // consumer claiming messages nobody reads. HEAD gets the headers only.
     if (c.req.method === "HEAD") return c.body(null, 200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     const { topic, prefetch, consumer } = c.req.valid("query");
-    return eventStream(c, pitstop, { topic, prefetch, consumer: consumer ?? `sse-${crypto.randomUUID().slice(0, 8)}`, heartbeatMs: options.heartbeatMs ?? 15_000, log });
+    return eventStream(c, pitstop, { topic, prefetch, consumer: consumer ?? `sse-${crypto.randomUUID().slice(0, 8)}`, heartbeatMs: options.heartbeatMs ?? 15_000, log, metrics });
   });
 
   return app;

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Delivery, Pitstop } from "../engine/index.ts";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics/index.ts";
 import { formatTime } from "../schedule.ts";
 
 /** Options of an SSE delivery stream. */
@@ -14,6 +15,8 @@ export interface EventStreamOptions {
   /** Comment frame interval that keeps proxies from closing an idle stream. */
   heartbeatMs: number;
   log: Logger;
+  /** Counts the stream in `pitstop_sse_streams` while it is open. */
+  metrics?: Metrics;
 }
 
 /** One `message` event: the delivery as single-line JSON data, the message id as the event id. */
@@ -34,7 +37,12 @@ export function eventStream(c: Context, pitstop: Pitstop, options: EventStreamOp
   const signal = c.req.raw.signal;
   return streamSSE(c, async (stream) => {
     const listener = pitstop.listen({ topic: options.topic, prefetch: options.prefetch, consumer: options.consumer });
+    options.metrics?.sseStreams(1);
+    let stopped = false;
     const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      options.metrics?.sseStreams(-1);
       clearInterval(heartbeat);
       listener.stop().catch((error: unknown) => options.log("error", `releasing what a closed stream on topic "${options.topic}" held failed; it is due again when its lock expires`, error));
     };

@@ -1,5 +1,7 @@
 import { createEngine, type Pitstop } from "../engine/index.ts";
 import { createApp } from "../http/app.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { createMetrics } from "../metrics/index.ts";
 import { durationMs } from "../schedule.ts";
 import { memoryStore } from "../stores/memory.ts";
 import type { Store } from "../types.ts";
@@ -20,6 +22,14 @@ export interface Assembly {
   app: ReturnType<typeof createApp>;
   /** What `tickWebhooks` and `startWebhookLoop` are given. */
   webhook: WebhookOptions;
+  /** The logger engine, app and webhooks write to. */
+  log: Logger;
+}
+
+/** How the runtime would have its logs when `PITSTOP_LOG_FORMAT` is not set. */
+export interface AssembleOptions {
+  /** Whether stdout is a terminal: `pretty` lines then, else `json`. @default false */
+  tty?: boolean;
 }
 
 /**
@@ -39,13 +49,26 @@ export async function openStore(config: PitstopConfig, options: { connect: boole
 }
 
 /** Builds the engine, the app and the webhook options over `store`, as `config` says. */
-export function assemble(config: PitstopConfig, store: Store): Assembly {
+export function assemble(config: PitstopConfig, store: Store, options: AssembleOptions = {}): Assembly {
+  const log = createLogger({ format: config.log.format ?? (options.tty ? "pretty" : "json"), level: config.log.level });
   const policy = { allowPrivate: config.allowPrivateCallbacks };
   // The configured default callback is trusted configuration, exempt from the private-host policy.
   const checkCallback = (url: string) => (url === config.callbackUrl ? url : checkCallbackUrl(url, policy));
-  const pitstop = createEngine({ store, lockTime: config.lockTime, loopTime: config.loopTime, defaultCallback: config.callbackUrl, checkCallback });
-  const app = createApp(pitstop, { token: config.token, maxBodyBytes: config.maxBodyBytes, heartbeatMs: config.heartbeatMs, corsOrigins: config.corsOrigins });
-  return { config, pitstop, app, webhook: { ...config.webhook, checkCallback } };
+  const pitstop = createEngine({ store, lockTime: config.lockTime, loopTime: config.loopTime, defaultCallback: config.callbackUrl, checkCallback, log });
+  const metrics = createMetrics(pitstop);
+  pitstop.addEventListener("dead", ({ detail }) => log("warn", `message "${detail.id}" is dead after attempt ${detail.attempt}`, { topic: detail.topic }));
+  pitstop.addEventListener("store-error", ({ detail }) => log("error", `store ${detail.method} failed`, { reason: detail.reason }));
+  const app = createApp(pitstop, {
+    token: config.token,
+    maxBodyBytes: config.maxBodyBytes,
+    heartbeatMs: config.heartbeatMs,
+    corsOrigins: config.corsOrigins,
+    log,
+    metrics,
+    metricsToken: config.metricsToken,
+    logRequests: config.log.level === "debug",
+  });
+  return { config, pitstop, app, webhook: { ...config.webhook, checkCallback, log, onCall: metrics.webhookCall }, log };
 }
 
 /** Everything a long-running runtime (Node, Deno) serves, built from its environment. */
@@ -68,7 +91,7 @@ export interface PreparedServer extends Assembly {
  * Reads the configuration and opens the store. Rejects with an `Error` whose message is the one
  * line to print (naming the bad variable, or why the store cannot be opened).
  */
-export async function prepareServer(env: Record<string, string | undefined>): Promise<PreparedServer> {
+export async function prepareServer(env: Record<string, string | undefined>, options: AssembleOptions = {}): Promise<PreparedServer> {
   let config: PitstopConfig;
   let address: { port: number; host: string };
   try {
@@ -80,7 +103,8 @@ export async function prepareServer(env: Record<string, string | undefined>): Pr
   const store = await openStore(config, { connect: true }).catch((error: unknown) => {
     throw new Error(`cannot open the ${config.store} store: ${(error as Error).message}`);
   });
-  const assembly = assemble(config, store);
+  const assembly = assemble(config, store, options);
+  const { log } = assembly;
   let webhooks: WebhookLoop | undefined;
   let stopping: Promise<void> | undefined;
   return {
@@ -89,19 +113,20 @@ export async function prepareServer(env: Record<string, string | undefined>): Pr
     listeningLine: (host, port) => `pitstop listening on http://${host.includes(":") ? `[${host}]` : host}:${port} (store: ${store.name})`,
     startWebhooks() {
       if (config.webhook.signingSecret === undefined) {
-        console.log("pitstop: webhooks go out unsigned (set PITSTOP_SIGNING_SECRET to sign them)");
+        log("info", "webhooks go out unsigned (set PITSTOP_SIGNING_SECRET to sign them)");
       }
       if (config.webhook.timeoutMs >= durationMs(config.lockTime)) {
-        console.warn("pitstop: PITSTOP_WEBHOOK_TIMEOUT is not shorter than PITSTOP_LOCK_TIME: a slow receiver may get the same message twice");
+        log("warn", "PITSTOP_WEBHOOK_TIMEOUT is not shorter than PITSTOP_LOCK_TIME: a slow receiver may get the same message twice");
       }
       webhooks = startWebhookLoop(assembly.pitstop, assembly.webhook);
     },
     shutdown(signal, stopListening) {
       stopping ??= (async () => {
-        console.log(`pitstop: ${signal}, shutting down`);
+        log("info", `${signal}, shutting down`);
         await stopListening();
         await webhooks?.stop();
         await assembly.pitstop.close();
+        log("info", "stopped");
       })();
       return stopping;
     },

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { logLevels, type LogLevel } from "../log.ts";
 import { durationMs, parseDuration } from "../schedule.ts";
 import { decodeSigningSecret } from "../webhook/sign.ts";
 import { checkCallbackUrl } from "../webhook/callback-url.ts";
@@ -35,6 +36,13 @@ export interface PitstopConfig {
   webhook: { signingSecret?: string; timeoutMs: number; concurrency: number };
   /** `PITSTOP_CORS_ORIGINS`: comma-separated browser origins allowed by CORS. @default none (no CORS headers) */
   corsOrigins?: string[];
+  /** `PITSTOP_METRICS_TOKEN`: a bearer token `GET /metrics` accepts besides `PITSTOP_TOKEN`. */
+  metricsToken?: string;
+  /**
+   * `PITSTOP_LOG_FORMAT` (`json` or `pretty`; absent: the runtime decides, json unless stdout is a
+   * TTY) and `PITSTOP_LOG_LEVEL` (`debug`, `info`, `warn`, `error`). @default level "info"
+   */
+  log: { format?: "json" | "pretty"; level: LogLevel };
 }
 
 /** Thrown for a bad variable; its message names the variable and is meant to be printed alone. */
@@ -80,6 +88,12 @@ const flag = (raw: string) => {
   if (["0", "false", "no"].includes(value)) return false;
   throw new Error("use 1 or 0");
 };
+/** What an Authorization: Bearer header can carry (RFC 6750's token68). */
+const bearerToken = (raw: string) => {
+  if (!/^[A-Za-z0-9._~+/-]+=*$/.test(raw)) throw new Error("use letters, digits and . _ ~ + / - (optionally ending in =)");
+  return raw;
+};
+
 const oneOf = <T extends string>(...values: T[]) => (raw: string) => {
   if (!(values as string[]).includes(raw)) throw new Error(`use ${values.map((v) => `"${v}"`).join(" or ")}`);
   return raw as T;
@@ -98,11 +112,10 @@ const envSchema = z
     PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb", "sqlite")),
     PITSTOP_LOCK_TIME: variable("PITSTOP_LOCK_TIME", "PT15M", duration("PITSTOP_LOCK_TIME")),
     PITSTOP_LOOP_TIME: variable("PITSTOP_LOOP_TIME", "PT1M", duration("PITSTOP_LOOP_TIME")),
-    PITSTOP_TOKEN: variable("PITSTOP_TOKEN", undefined, (raw) => {
-      // What an Authorization: Bearer header can carry (RFC 6750's token68).
-      if (!/^[A-Za-z0-9._~+/-]+=*$/.test(raw)) throw new Error("use letters, digits and . _ ~ + / - (optionally ending in =)");
-      return raw;
-    }, { secret: true }),
+    PITSTOP_TOKEN: variable("PITSTOP_TOKEN", undefined, bearerToken, { secret: true }),
+    PITSTOP_METRICS_TOKEN: variable("PITSTOP_METRICS_TOKEN", undefined, bearerToken, { secret: true }),
+    PITSTOP_LOG_FORMAT: variable("PITSTOP_LOG_FORMAT", undefined, oneOf("json", "pretty")),
+    PITSTOP_LOG_LEVEL: variable("PITSTOP_LOG_LEVEL", "info", oneOf(...logLevels)),
     PITSTOP_MAX_BODY: variable("PITSTOP_MAX_BODY", "1048576", integer(1, 2 ** 31, "use a positive number of bytes")),
     PITSTOP_HEARTBEAT: variable("PITSTOP_HEARTBEAT", "PT15S", durationInMs("PITSTOP_HEARTBEAT")),
     MONGODB_URI: variable("MONGODB_URI", undefined, text),
@@ -137,6 +150,8 @@ export function readConfig(env: Env): PitstopConfig {
     lockTime: e.PITSTOP_LOCK_TIME!,
     loopTime: e.PITSTOP_LOOP_TIME!,
     token: e.PITSTOP_TOKEN,
+    ...(e.PITSTOP_METRICS_TOKEN !== undefined && { metricsToken: e.PITSTOP_METRICS_TOKEN }),
+    log: { ...(e.PITSTOP_LOG_FORMAT !== undefined && { format: e.PITSTOP_LOG_FORMAT }), level: e.PITSTOP_LOG_LEVEL! },
     maxBodyBytes: e.PITSTOP_MAX_BODY!,
     heartbeatMs: e.PITSTOP_HEARTBEAT!,
     mongodb: { uri: e.MONGODB_URI, dbName: e.PITSTOP_MONGODB_DB!, collection: e.PITSTOP_MONGODB_COLLECTION! },

@@ -9,6 +9,7 @@ declare const Deno: {
   ): { shutdown(): Promise<void> };
   addSignalListener(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
   exit(code: number): never;
+  stdout: { isTerminal(): boolean };
 };
 
 function fail(message: string): never {
@@ -16,11 +17,11 @@ function fail(message: string): never {
   Deno.exit(1);
 }
 
-const server = await prepareServer(Deno.env.toObject()).catch((error: Error) => fail(error.message));
+const server = await prepareServer(Deno.env.toObject(), { tty: Deno.stdout.isTerminal() }).catch((error: Error) => fail(error.message));
 let http: ReturnType<typeof Deno.serve>;
 try {
   http = Deno.serve(
-    { port: server.port, hostname: server.host, onListen: ({ hostname, port }) => console.log(server.listeningLine(hostname, port)) },
+    { port: server.port, hostname: server.host, onListen: ({ hostname, port }) => server.log("info", server.listeningLine(hostname, port)) },
     server.app.fetch,
   );
 } catch (error) {

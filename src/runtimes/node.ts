@@ -6,9 +6,9 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-const server = await prepareServer(process.env).catch((error: Error) => fail(error.message));
+const server = await prepareServer(process.env, { tty: process.stdout.isTTY === true }).catch((error: Error) => fail(error.message));
 const http = serve({ fetch: server.app.fetch, port: server.port, hostname: server.host }, (info) => {
-  console.log(server.listeningLine(info.address, info.port));
+  server.log("info", server.listeningLine(info.address, info.port));
 });
 http.on("error", (error) => fail(`cannot listen on ${server.host}:${server.port}: ${error.message}`));
 server.startWebhooks();

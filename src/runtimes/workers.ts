@@ -99,7 +99,7 @@ export default {
     const instance = await open(env);
     try {
       const { delivered, failed, removed } = await tickWebhooks(instance.pitstop, instance.webhook);
-      if (delivered + failed + removed > 0) console.log(`pitstop: webhooks delivered ${delivered}, failed ${failed}, removed ${removed}`);
+      if (delivered + failed + removed > 0) instance.log("info", "webhook tick", { delivered, failed, removed });
     } finally {
       if (instance.perRequest) ctx.waitUntil(instance.pitstop.close());
     }

@@ -25,6 +25,8 @@ export interface WebhookOptions {
    * was given. @default checkCallbackUrl: loopback, private, link-local and metadata hosts refused
    */
   checkCallback?: (url: string) => string;
+  /** Told of each call that reached the network: its HTTP status (`"error"` when none came back, a timeout say) and its duration in seconds. */
+  onCall?: (code: string, seconds: number) => void;
 }
 
 /** What one webhook call came to: 2xx acks, 410 Gone removes, anything else nacks. */
@@ -94,12 +96,15 @@ export function webhookDeliverer(pitstop: Pitstop, options: WebhookOptions = {})
     if (key) headers["webhook-signature"] = `v1,${base64(await hmac(await key, webhookId, timestamp, body))}`;
     const signal = AbortSignal.timeout(timeoutMs);
     let response: Response;
+    const started = performance.now();
     try {
       // Redirects are not followed: the target was never checked against the callback policy.
       response = await fetchFn(url, { method: "POST", headers, body, redirect: "manual", signal });
     } catch (error) {
+      options.onCall?.("error", (performance.now() - started) / 1000);
       return { outcome: "failed", error: signal.aborted ? `timeout after ${timeoutMs} ms` : fetchFailure(error) };
     }
+    options.onCall?.(String(response.status), (performance.now() - started) / 1000);
     response.body?.cancel().catch(() => {});
     if (response.status >= 200 && response.status < 300) return { outcome: "delivered" };
     if (response.status === 410) return { outcome: "removed" };
