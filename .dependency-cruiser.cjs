@@ -16,10 +16,10 @@ module.exports = {
     },
     {
       name: "stores-import-types-and-errors",
-      comment: "A store knows only how to persist and claim: it imports the contract types, the error class and its driver.",
+      comment: "A store knows only how to persist and claim: it imports the contract types, the error class, the stores' shared helpers and its driver.",
       severity: "error",
       from: { path: "^src/stores/" },
-      to: { path: "^src/", pathNot: ["^src/types[.]ts$", "^src/errors[.]ts$"] },
+      to: { path: "^src/", pathNot: ["^src/types[.]ts$", "^src/errors[.]ts$", "^src/stores/shared[.]ts$"] },
     },
     {
       name: "http-uses-the-engine-interface",

@@ -1,6 +1,7 @@
 import type { Collection, Db, Filter, MongoClient, UpdateFilter } from "mongodb";
-import { invalid, PitstopError, unavailable } from "../errors.ts";
+import { PitstopError, unavailable } from "../errors.ts";
 import type { ClaimRequest, ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
+import { connected, keysetCursor, keysetPosition } from "./shared.ts";
 
 /**
  * Options of the MongoDB store. The database is `db` if given, else `client.db(dbName)`, else a
@@ -178,7 +179,7 @@ export function mongoStore(options: MongoStoreOptions = {}): MongoStore {
         const docs = await messages.find(listed(request), { sort: { dueAt: 1, _id: 1 }, limit: request.limit + 1 }).toArray();
         const records = docs.slice(0, request.limit).map(fromDoc);
         const last = docs.length > request.limit ? docs[request.limit - 1] : undefined;
-        return last ? { records, next: JSON.stringify([last.dueAt, last._id]) } : { records };
+        return last ? { records, next: keysetCursor(last.dueAt, last._id) } : { records };
       }),
 
     ping: () =>
@@ -198,14 +199,7 @@ export function mongoStore(options: MongoStoreOptions = {}): MongoStore {
 
 /** A store over MongoDB, connected and indexed; rejects with `store_unavailable` (one line). */
 export async function connectMongoStore(options: MongoStoreOptions = {}): Promise<MongoStore> {
-  const store = mongoStore(options);
-  try {
-    await store.connect();
-  } catch (error) {
-    await store.dispose();
-    throw error;
-  }
-  return store;
+  return connected(mongoStore(options));
 }
 
 const due = (request: ClaimRequest): Filter<MessageDoc> => ({ lane: request.lane, dueAt: { $lte: request.now } });
@@ -291,7 +285,7 @@ function listed(request: ListRequest): Filter<MessageDoc> {
   const filter: Filter<MessageDoc> = { lane: request.lane };
   const and: Filter<MessageDoc>[] = [];
   if (request.after !== undefined) {
-    const [dueAt, id] = positionOf(request.after);
+    const [dueAt, id] = keysetPosition(request.after);
     // The $gte bound makes it one index range; the $or then only decides ties on dueAt.
     filter.dueAt = { $gte: dueAt };
     and.push({ $or: [{ dueAt: { $gt: dueAt } }, { _id: { $gt: id } }] });
@@ -301,19 +295,6 @@ function listed(request: ListRequest): Filter<MessageDoc> {
   return and.length > 0 ? { ...filter, $and: and } : filter;
 }
 
-/** The (dueAt, _id) of a listing cursor. */
-function positionOf(cursor: string): [number, string] {
-  let position: unknown;
-  try {
-    position = JSON.parse(cursor);
-  } catch {
-    position = undefined;
-  }
-  if (!Array.isArray(position) || position.length !== 2 || !Number.isSafeInteger(position[0]) || typeof position[1] !== "string") {
-    throw invalid("after is not a cursor of this store", ["after"]);
-  }
-  return position as [number, string];
-}
 
 const held = (op: SettleOp): Filter<MessageDoc> => ({ _id: op.id, lockToken: op.token, lockedUntil: { $gt: op.now } });
 

@@ -1,6 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
-import { invalid, PitstopError, unavailable } from "../errors.ts";
+import { PitstopError, unavailable } from "../errors.ts";
 import type { ClaimRequest, ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
+import { connected, keysetCursor, keysetPosition } from "./shared.ts";
 
 /** A value SQLite binds or returns. */
 export type SqliteValue = string | number | bigint | null;
@@ -201,14 +202,7 @@ export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
 
 /** A store over SQLite, opened with its tables; rejects with `store_unavailable` (one line). */
 export async function connectSqliteStore(options: SqliteStoreOptions = {}): Promise<SqliteStore> {
-  const store = sqliteStore(options);
-  try {
-    await store.connect();
-  } catch (error) {
-    await store.dispose();
-    throw error;
-  }
-  return store;
+  return connected(sqliteStore(options));
 }
 
 /**
@@ -321,7 +315,7 @@ function listPage(sql: SqliteQueries, request: ListRequest) {
   const params: SqliteValue[] = [request.lane];
   if (request.after !== undefined) {
     where.push("(due_at, id) > (?, ?)");
-    params.push(...positionOf(request.after));
+    params.push(...keysetPosition(request.after));
   }
   if (request.locked === true) where.push("locked_until > ?");
   if (request.locked === false) where.push("(locked_until IS NULL OR locked_until <= ?)");
@@ -329,19 +323,6 @@ function listPage(sql: SqliteQueries, request: ListRequest) {
   const rows = sql.all<Row>(`SELECT record FROM messages WHERE ${where.join(" AND ")} ORDER BY due_at, id LIMIT ?`, ...params, request.limit + 1);
   const records = rows.slice(0, request.limit).map(fromRow);
   const last = rows.length > request.limit ? records[request.limit - 1] : undefined;
-  return last ? { records, next: JSON.stringify([last.dueAt, last.id]) } : { records };
+  return last ? { records, next: keysetCursor(last.dueAt, last.id) } : { records };
 }
 
-/** The (dueAt, id) of a listing cursor. */
-function positionOf(cursor: string): [number, string] {
-  let position: unknown;
-  try {
-    position = JSON.parse(cursor);
-  } catch {
-    position = undefined;
-  }
-  if (!Array.isArray(position) || position.length !== 2 || !Number.isFinite(position[0]) || typeof position[1] !== "string") {
-    throw invalid("after is not a cursor of this store", ["after"]);
-  }
-  return position as [number, string];
-}
