@@ -14,9 +14,6 @@ function recordEvents(pitstop: Pitstop): [PitstopEventName, LifecycleDetail][] {
   return seen;
 }
 
-/** Lets the engine's pending promise continuations run (a negative check: nothing more happens). */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
-
 function setup() {
   const clock = manualClock(T0);
   const store = memoryStore();
@@ -62,7 +59,7 @@ describe("lifecycle events", () => {
     const first = (await deliveries.next()).value!;
     expect(events).toEqual([["delivered", { id: "dropped", topic: "default", attempt: 1, at: T0 }]]);
     const pending = deliveries.next();
-    await settle();
+    await clock.untilTimer();
     clock.advance(60_000);
     const second = (await pending).value!;
     expect(second).toMatchObject({ id: "dropped", attempt: 2 });
@@ -88,9 +85,10 @@ describe("extend", () => {
     expect((await store.get("long"))!.lockToken).toBe(d.token);
 
     const pending = deliveries.next();
-    await settle();
+    await clock.untilTimer();
     clock.set(T0 + 61_000);
-    await settle();
+    // The listener wakes, finds its extended hold still valid, and sleeps again.
+    await clock.untilTimer();
     expect(events.map(([type]) => type)).toEqual(["delivered"]);
     expect(logged).toEqual([]);
     expect(await pitstop.get("long")).toMatchObject({ locked: true, lockedUntil: new Date(T0 + 300_000).toISOString() });

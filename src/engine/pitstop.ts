@@ -63,9 +63,8 @@ export function createEngine(options: EngineOptions): Pitstop {
     events.emit("lateness", { ...detail, lateMs, transport: webhooks ? "webhook" : "listener" });
   };
 
-  /** The action of an ack or nack, with the topic's policy in hand. */
-  const actionFor = async (record: StoredMessage, kind: "ack" | "nack", nack: NackOptions = {}): Promise<SettleAction> =>
-    kind === "ack" ? ackAction(record) : nackAction(record, nack, await policyOf(record.topic));
+  /** The action of a nack, with the topic's policy in hand. */
+  const nackWithPolicy = async (record: StoredMessage, nack: NackOptions): Promise<SettleAction> => nackAction(record, nack, await policyOf(record.topic));
 
   const settleRecord = async (record: StoredMessage, token: string, action: SettleAction, event?: "acked" | "nacked") => {
     const result = await settler.settle({ id: record.id, token, now: clock.now(), action });
@@ -120,7 +119,7 @@ export function createEngine(options: EngineOptions): Pitstop {
       callback: record.callback,
       lockedUntil: record.lockedUntil!,
       ack: () => settle(() => ackAction(record), "acked"),
-      nack: (nack = {}) => settle(() => actionFor(record, "nack", nack), "nacked"),
+      nack: (nack = {}) => settle(() => nackWithPolicy(record, nack), "nacked"),
       remove: () => settle(() => ({ kind: "delete" })),
       extend: async (by) => (delivery.lockedUntil = await pitstop.extend(record.id, token, by)),
     };
@@ -179,12 +178,11 @@ export function createEngine(options: EngineOptions): Pitstop {
       const late = clock.now();
       const fresh = deliverable.filter((r) => r.lockedUntil! > late);
       if (fresh.length < deliverable.length) log("warn", `a claim took longer than the lock time; ${deliverable.length - fresh.length} message(s) whose lock expired meanwhile are due again`);
-      deliverable.splice(0, deliverable.length, ...fresh);
-      if (moves.length === 0) return deliverable;
+      if (moves.length === 0) return fresh;
       await settler.settleMany(moves);
       // The lane is not drained: what moved may be due again, and the claim came back short.
       wake(lane);
-      if (deliverable.length > 0 || round === 9) return deliverable;
+      if (fresh.length > 0 || round === 9) return fresh;
     }
   };
 
@@ -295,7 +293,7 @@ export function createEngine(options: EngineOptions): Pitstop {
 
     async nack(id, token, nack = {}) {
       if (nack.retryIn !== undefined) delayMs(nack.retryIn, "retryIn");
-      throwUnlessOk(id, await settleById(id, token, (record) => actionFor(record, "nack", nack), "nacked"));
+      throwUnlessOk(id, await settleById(id, token, (record) => nackWithPolicy(record, nack), "nacked"));
     },
 
     async extend(id, token, by) {

@@ -84,7 +84,7 @@ export async function readOptionalJson(request: Request, maxBytes: number): Prom
 }
 
 /** A JSON request body: 415 for another media type, 413 over `maxBytes`, 400 when malformed. */
-export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+async function readJson(request: Request, maxBytes: number): Promise<unknown> {
   if (!JSON_TYPE.test(request.headers.get("content-type") ?? "")) throw notJson();
   return parseJson(await readText(request, maxBytes));
 }

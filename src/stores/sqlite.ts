@@ -1,6 +1,6 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { PitstopError, unavailable } from "../errors.ts";
-import type { ClaimRequest, ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
+import type { ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
 import { connected, keysetCursor, keysetPosition } from "./shared.ts";
 
 /** A value SQLite binds or returns. */

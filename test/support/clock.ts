@@ -4,6 +4,8 @@ import type { Clock } from "../../src/engine/clock.ts";
 export interface ManualClock extends Clock {
   advance(ms: number): void;
   set(time: number): void;
+  /** Resolves once some timer is armed (a listener went to sleep), or rejects after `timeoutMs` of real time. */
+  untilTimer(timeoutMs?: number): Promise<void>;
 }
 
 export function manualClock(start = Date.parse("2026-01-01T00:00:00Z")): ManualClock {
@@ -26,6 +28,13 @@ export function manualClock(start = Date.parse("2026-01-01T00:00:00Z")): ManualC
     },
     advance(ms) {
       clock.set(now + ms);
+    },
+    async untilTimer(timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (timers.length === 0) {
+        if (Date.now() > deadline) throw new Error(`no timer armed within ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
     },
   };
   return clock;
