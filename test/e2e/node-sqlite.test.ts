@@ -4,8 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { jsonClient } from "../support/http.ts";
 import { runNodeServerToExit, startNodeServer, type NodeServer } from "../support/node-server.ts";
-import { openSse } from "../support/sse.ts";
-import { expectRefusedStart, listeningLine } from "./runtime-checks.ts";
+import { expectCrashHandOver, expectRefusedStart, listeningLine } from "./runtime-checks.ts";
 import { runScenario } from "./scenario.ts";
 
 describe("Node runtime on the SQLite store (a file, through better-sqlite3)", () => {
@@ -45,27 +44,7 @@ describe("Node runtime on the SQLite store (a file, through better-sqlite3)", ()
 
   it("loses nothing when a server is killed holding claimed messages: a new one on the file redelivers them", async () => {
     const path = join(dir, "crash.db");
-    const first = await start(path);
-    const callFirst = jsonClient(first.url);
-    const ids = Array.from({ length: 20 }, (_, i) => `crash-${i}`);
-    for (const id of ids) expect((await callFirst("POST", "/messages", { message: { id }, topic: "crash" })).status).toBe(201);
-    const doomed = await openSse(`${first.url}/events?topic=crash`);
-    const claimed = new Set<string>();
-    while (claimed.size < ids.length) claimed.add((await doomed.nextDelivery()).id);
-    await first.stop("SIGKILL");
-
-    const second = await start(path);
-    const callSecond = jsonClient(second.url);
-    const survivor = await openSse(`${second.url}/events?topic=crash`);
-    const redelivered = new Map<string, number>();
-    while (redelivered.size < ids.length) {
-      const d = await survivor.nextDelivery(30_000);
-      redelivered.set(d.id, d.attempt);
-      expect((await callSecond("POST", `/messages/${d.id}/ack`, { token: d.token })).status).toBe(204);
-    }
-    expect([...redelivered.keys()].sort()).toEqual([...ids].sort());
-    expect(new Set(redelivered.values())).toEqual(new Set([2]));
-    survivor.close();
+    const { second } = await expectCrashHandOver(await start(path), () => start(path));
     expect(await second.stop("SIGTERM")).toBe(0);
   }, 90_000);
 
