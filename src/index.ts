@@ -37,6 +37,7 @@ export type {
   PitstopEventMap,
   PitstopEventName,
   ScheduleInput,
+  ScheduleOutcome,
   Scheduled,
 } from "./engine/index.ts";
 export { systemClock, type Clock } from "./engine/index.ts";

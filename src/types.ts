@@ -195,6 +195,9 @@ export interface SettleOp {
  */
 export type SettleResult = "ok" | "not_found" | "lock_lost";
 
+/** Outcome of one record of {@link Store.putMany}: as `put` answers, or why that record alone was not stored. */
+export type PutOutcome = "created" | "replaced" | { error: string };
+
 /**
  * The store contract. A store persists records and claims them atomically; the engine
  * (`src/engine/`) owns every scheduling rule. Each store must pass `test/stores/contract.ts`.
@@ -204,6 +207,14 @@ export interface Store {
   readonly name: string;
   /** Inserts or atomically replaces the record with `record.id` (dropping any lock, `lockedBy` included). */
   put(record: StoredMessage): Promise<"created" | "replaced">;
+  /**
+   * Optional ability: `put` for many records in as few round trips as the store allows (one
+   * transaction, one bulk write). The ids are distinct (the engine keeps the last of duplicates).
+   * Outcomes are in the order of `records`; a record the store refused on its own (the rest being
+   * stored) gets `{ error }`. Throws, like `put`, when the call failed as a whole. Without it the
+   * engine calls `put` once per record.
+   */
+  putMany?(records: StoredMessage[]): Promise<PutOutcome[]>;
   /** The record with this id, or undefined. Returns a copy the caller may keep. */
   get(id: string): Promise<StoredMessage | undefined>;
   /** Deletes the record whatever its state; true if it existed. */

@@ -1,3 +1,4 @@
+import type { PitstopError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Clock } from "./clock.ts";
 import type { DurationInput, Message, MissedPolicy, SettleResult, Store, TimeInput } from "../types.ts";
@@ -133,6 +134,9 @@ export interface Scheduled extends ScheduleView {
   /** True when an existing message with this id was replaced. */
   replaced: boolean;
 }
+
+/** One input of {@link Pitstop.scheduleMany}: stored, or the error `schedule` would have thrown for it. */
+export type ScheduleOutcome = { scheduled: Scheduled } | { error: PitstopError };
 
 /** A stored message with its schedule and state, as `get` and `GET /messages/:id` show it. */
 export interface MessageView extends ScheduleView {
@@ -333,6 +337,15 @@ export interface Pitstop extends EventTarget {
   store(message: Message, at?: TimeInput, end?: TimeInput | null, interval?: DurationInput): Promise<Scheduled>;
   /** Stores (or replaces) a message with everything it can have: topic, callback, schedule. */
   schedule(input: ScheduleInput): Promise<Scheduled>;
+  /**
+   * {@link Pitstop.schedule} for many messages, in as few store calls as the store allows (one
+   * transaction, one bulk write). Each input is checked on its own: a bad one gets its error and
+   * the others are stored. The same id given twice acts as sequential schedules: the last wins,
+   * and the outcomes say so (`replaced: false`, then `true`). Listeners are woken once, at the end.
+   * Outcomes are in the order of `inputs`. Throws `store_unavailable` when the store call fails
+   * as a whole (then some of the messages may have been stored).
+   */
+  scheduleMany(inputs: ScheduleInput[]): Promise<ScheduleOutcome[]>;
   /**
    * The first `count` occurrence times (ISO-8601 UTC) of a schedule, computed without storing
    * anything, to check an expression before using it. Throws `invalid_request` as `schedule` does.

@@ -21,6 +21,7 @@ export function guardStore(store: Store, onError: (method: string, reason: strin
   return {
     name: store.name,
     put: guard("put", (record) => store.put(record)),
+    ...(store.putMany && { putMany: guard("putMany", (records) => store.putMany!(records)) }),
     get: guard("get", (id) => store.get(id)),
     remove: guard("remove", (id) => store.remove(id)),
     claim: guard("claim", (request) => store.claim(request)),

@@ -22,6 +22,7 @@ export type {
   PitstopEventMap,
   PitstopEventName,
   ScheduleInput,
+  ScheduleOutcome,
   Scheduled,
 } from "./api.ts";
 export { checkCount, checkHttpUrl, checkMessage, checkName, messageProblem, nameProblem } from "./checks.ts";

@@ -3,7 +3,8 @@ import { consoleLogger } from "../log.ts";
 import { catchUp, occurrences } from "../recurrence.ts";
 import { delayMs, durationMs, formatTime, parseDuration } from "../schedule.ts";
 import type { SettleAction, SettleOp, SettleResult, StoredMessage } from "../types.ts";
-import type { ConsumeOptions, Delivery, EngineOptions, LifecycleDetail, NackOptions, Pitstop } from "./api.ts";
+import type { ConsumeOptions, Delivery, EngineOptions, LifecycleDetail, NackOptions, Pitstop, ScheduleOutcome } from "./api.ts";
+import { putInOrder } from "./batch.ts";
 import { badCursor, checkCount, checkCursor, checkHttpUrl, checkListState, checkName, cursorOf } from "./checks.ts";
 import { systemClock } from "./clock.ts";
 import { LifecycleEvents, detailOf } from "./events.ts";
@@ -211,6 +212,36 @@ export function createEngine(options: EngineOptions): Pitstop {
       holds.end(record.id);
       wake(record.lane, record.dueAt);
       return scheduledView(record, outcome === "replaced");
+    },
+
+    async scheduleMany(inputs) {
+      const now = clock.now();
+      const outcomes: ScheduleOutcome[] = [];
+      const records: StoredMessage[] = [];
+      const indexes: number[] = [];
+      inputs.forEach((input, i) => {
+        try {
+          records.push(recordOf(input, now, input.callback === undefined ? defaultCallback : checkCallback(input.callback)));
+          indexes.push(i);
+        } catch (error) {
+          if (!(error instanceof PitstopError)) throw error;
+          outcomes[i] = { error };
+        }
+      });
+      const puts = await putInOrder(store, records);
+      const wakeAt = new Map<string, number>();
+      puts.forEach((put, k) => {
+        const record = records[k];
+        if (typeof put === "object") {
+          outcomes[indexes[k]] = { error: new PitstopError("store_unavailable", `The ${store.name} store did not store message "${record.id}": ${put.error}`) };
+          return;
+        }
+        holds.end(record.id);
+        wakeAt.set(record.lane, Math.min(wakeAt.get(record.lane) ?? Infinity, record.dueAt));
+        outcomes[indexes[k]] = { scheduled: scheduledView(record, put === "replaced") };
+      });
+      for (const [lane, dueAt] of wakeAt) wake(lane, dueAt);
+      return outcomes;
     },
 
     preview(input) {

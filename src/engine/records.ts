@@ -8,8 +8,8 @@ import { laneOf } from "./lanes.ts";
 import type { LastDelivery } from "./lateness.ts";
 import { checkMaxAttempts } from "./policies.ts";
 
-/** Counter that orders records stored in the same millisecond by this process. */
-let stored = 0;
+/** The last `seq` given: each record gets more than the one before, also many in one millisecond. */
+let lastSeq = 0;
 
 /** A checked timing: the first (or only) occurrence, and the recurrence of a recurring one. */
 export interface Timing {
@@ -80,7 +80,7 @@ export function recordOf(input: ScheduleInput, now: number, callback: string | u
     at,
     dueAt: at,
     attempts: 0,
-    seq: now * 1000 + (stored = (stored + 1) % 1000),
+    seq: (lastSeq = Math.max(now * 1000, lastSeq + 1)),
     ...recurrence,
     ...(missed !== undefined && { missed }),
     ...(callback !== undefined && { callback }),

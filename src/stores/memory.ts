@@ -97,6 +97,16 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     return { ...record };
   };
 
+  const putOne = (record: StoredMessage): "created" | "replaced" => {
+    const { lockToken: _token, lockedUntil: _until, lockedBy: _by, ...fresh } = record;
+    const existing = byId.get(record.id);
+    if (existing) unlink(existing);
+    const entry: Entry = { record: fresh as StoredMessage, seq: seq++ };
+    byId.set(record.id, entry);
+    laneOf(record.lane).set(entry, undefined);
+    return existing ? "replaced" : "created";
+  };
+
   const settleOne = (op: SettleOp): SettleResult => {
     const entry = byId.get(op.id);
     if (!entry) return "not_found";
@@ -132,13 +142,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     name: options.name ?? "memory",
 
     async put(record) {
-      const { lockToken: _token, lockedUntil: _until, lockedBy: _by, ...fresh } = record;
-      const existing = byId.get(record.id);
-      if (existing) unlink(existing);
-      const entry: Entry = { record: fresh as StoredMessage, seq: seq++ };
-      byId.set(record.id, entry);
-      laneOf(record.lane).set(entry, undefined);
-      return existing ? "replaced" : "created";
+      return putOne(record);
+    },
+
+    async putMany(records) {
+      return records.map(putOne);
     },
 
     async get(id) {

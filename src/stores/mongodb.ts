@@ -1,6 +1,6 @@
-import type { Collection, Db, Filter, MongoClient, UpdateFilter } from "mongodb";
+import type { Collection, Db, Filter, MongoBulkWriteError, MongoClient, UpdateFilter } from "mongodb";
 import { PitstopError, unavailable } from "../errors.ts";
-import type { ClaimRequest, ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
+import type { ClaimRequest, ListRequest, PutOutcome, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
 import { connected, keysetCursor, keysetPosition } from "./shared.ts";
 
 /**
@@ -121,6 +121,8 @@ export function mongoStore(options: MongoStoreOptions = {}): MongoStore {
         const { upsertedCount } = await messages.replaceOne({ _id: record.id }, toDoc(record), { upsert: true });
         return upsertedCount === 1 ? "created" : "replaced";
       }),
+
+    putMany: (records) => run((messages) => putMany(messages, records)),
 
     get: (id) =>
       run(async (messages) => {
@@ -374,6 +376,33 @@ async function settleMany(messages: Messages, ops: SettleOp[]): Promise<SettleRe
     if (gone.length > 0) await again(() => messages.deleteMany({ $or: gone.map((i) => ({ _id: ops[i].id, rev: revOf(i) })) }));
   }
   return results;
+}
+
+/**
+ * One unordered bulk write of upserting replaces: an upserted index was created, a write error
+ * refused that record alone, any other was replaced. A failure of the whole write (network, write
+ * concern) throws.
+ */
+async function putMany(messages: Messages, records: StoredMessage[]): Promise<PutOutcome[]> {
+  if (records.length === 0) return [];
+  const ops = records.map((record) => ({ replaceOne: { filter: { _id: record.id }, replacement: toDoc(record), upsert: true } }));
+  let upserted: Record<number, unknown>;
+  const refused = new Map<number, string>();
+  try {
+    upserted = (await messages.bulkWrite(ops, { ordered: false })).upsertedIds;
+  } catch (error) {
+    if (!(error instanceof Error) || error.name !== "MongoBulkWriteError") throw error;
+    const bulk = error as MongoBulkWriteError;
+    if (bulk.err !== undefined || !bulk.writeErrors) throw error;
+    for (const refusal of [bulk.writeErrors].flat()) refused.set(refusal.index, refusal.errmsg ?? `error ${refusal.code}`);
+    if (refused.size === 0) throw error;
+    upserted = bulk.upsertedIds;
+  }
+  return records.map((_, i) => {
+    const reason = refused.get(i);
+    if (reason !== undefined) return { error: `MongoDB refused the record: ${reason}` };
+    return i in upserted ? "created" : "replaced";
+  });
 }
 
 /** Indexes of `ops` grouped so that each id occurs at most once per group, in order. */

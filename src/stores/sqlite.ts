@@ -113,13 +113,9 @@ export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
 
     connect: () => run(() => {}),
 
-    put: (record) =>
-      run((sql) => {
-        const existed = sql.run("DELETE FROM messages WHERE id = ?", record.id) === 1;
-        const { lockToken: _token, lockedUntil: _until, lockedBy: _by, ...fresh } = record;
-        insert(sql, fresh);
-        return existed ? "replaced" : "created";
-      }),
+    put: (record) => run((sql) => putOne(sql, record)),
+
+    putMany: (records) => run((sql) => records.map((record) => putOne(sql, record))),
 
     get: (id) => run((sql) => read(sql, id)),
 
@@ -265,6 +261,14 @@ const columns = (record: StoredMessage): SqliteValue[] => [
   record.lockedUntil ?? null,
   JSON.stringify(record),
 ];
+
+/** Inserts or replaces a record, without its lock. */
+function putOne(sql: SqliteQueries, record: StoredMessage): "created" | "replaced" {
+  const existed = sql.run("DELETE FROM messages WHERE id = ?", record.id) === 1;
+  const { lockToken: _token, lockedUntil: _until, lockedBy: _by, ...fresh } = record;
+  insert(sql, fresh);
+  return existed ? "replaced" : "created";
+}
 
 function insert(sql: SqliteQueries, record: StoredMessage): void {
   sql.run(

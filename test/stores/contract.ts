@@ -236,6 +236,28 @@ export function testStore(name: string, factory: StoreFactory): void {
       expect(claimed.attempts).toBe(1);
     });
 
+    it("putMany stores many in one call: created or replaced in order, locks dropped, fields kept", async (ctx) => {
+      if (!store.putMany) return ctx.skip(`${name} has no putMany (the engine falls back to put)`);
+      await store.put(record("old", T0));
+      await store.claim(claimReq(T0, 1, "held"));
+      expect(await store.putMany([])).toEqual([]);
+      const batch = [record("n1", T0 + 2), record("old", T0 + 5, { message: { id: "old", v: 2 }, topic: "t", lane: "topic:t" }), record("n2", T0 + 1, { interval: "PT1H", start: T0 + 1 })];
+      expect(await store.putMany(batch)).toEqual(["created", "replaced", "created"]);
+      for (const r of batch) expect(await store.get(r.id)).toEqual(r);
+      expect(await store.settle([{ id: "old", token: "held", now: T0 + 1, action: { kind: "delete" } }])).toEqual(["lock_lost"]);
+      expect((await store.claim(claimReq(T0 + 10))).map((r) => r.id)).toEqual(["n2", "n1"]);
+      expect((await store.claim({ ...claimReq(T0 + 10), lane: "topic:t" })).map((r) => r.message)).toEqual([{ id: "old", v: 2 }]);
+    });
+
+    it("putMany stores a thousand records, each claimable once", async (ctx) => {
+      if (!store.putMany) return ctx.skip(`${name} has no putMany (the engine falls back to put)`);
+      const batch = Array.from({ length: 1000 }, (_, i) => record(`k${i}`, T0 + (i % 7)));
+      const outcomes = await store.putMany(batch);
+      expect(outcomes.filter((o) => o === "created")).toHaveLength(1000);
+      const claimed = await store.claim(claimReq(T0 + 10, 2000));
+      expect(new Set(claimed.map((r) => r.id)).size).toBe(1000);
+    });
+
     it("reports the lane's earliest due time, locked records included", async () => {
       expect(await store.nextDueAt(lane)).toBeUndefined();
       await store.put(record("n1", T0 + 300));
@@ -683,6 +705,29 @@ export function testStore(name: string, factory: StoreFactory): void {
           }
         }
         expect(order).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+      });
+
+      it("scheduleMany stores the good items, refuses the bad ones alone, and a repeated id acts as sequential schedules", async () => {
+        const { pitstop, due } = setup();
+        await pitstop.store({ id: "known", v: 0 }, T0);
+        const outcomes = await pitstop.scheduleMany([
+          { message: { id: "a" } },
+          { message: { id: "" } },
+          { message: { id: "dup", v: 1 }, topic: "other" },
+          { message: { id: "known", v: 1 } },
+          { message: { id: "b" }, at: "not a time" },
+          { message: { id: "dup", v: 2 } },
+          { message: { id: "dup", v: 3 } },
+        ]);
+        const summary = outcomes.map((o) => ("scheduled" in o ? (o.scheduled.replaced ? 200 : 201) : o.error.code));
+        expect(summary).toEqual([201, "invalid_request", 201, 200, "invalid_request", 200, 200]);
+        expect(outcomes[1]).toMatchObject({ error: { message: expect.stringContaining("id must not be empty") } });
+        expect(outcomes[4]).toMatchObject({ error: { issues: [{ path: ["at"] }] } });
+        expect((await pitstop.get("dup"))?.message).toEqual({ id: "dup", v: 3 });
+        expect(await pitstop.get("b")).toBeUndefined();
+        const ds = await due();
+        expect(ds.map((d) => d.message).sort((x, y) => x.id.localeCompare(y.id))).toEqual([{ id: "a" }, { id: "dup", v: 3 }, { id: "known", v: 1 }]);
+        expect((await pitstop.claim({ topic: "other", limit: 10 })).length).toBe(0);
       });
 
       it("acks many at once and reports each outcome", async () => {

@@ -161,6 +161,36 @@ describe("mongodb store over the double", () => {
     expect(await raw().countDocuments()).toBe(0);
   });
 
+  it("puts 500 records in one update command, and reports a record the server refused alone", async () => {
+    await store.connect();
+    await store.put(record("m0"));
+    let outcomes: unknown[] = [];
+    const counts = await commandsDuring(async () => {
+      outcomes = await store.putMany!(Array.from({ length: 500 }, (_, i) => record(`m${i}`)));
+    });
+    expect(counts).toEqual({ update: 1 });
+    expect(outcomes).toEqual(["replaced", ...Array.from({ length: 499 }, () => "created")]);
+
+    // A unique index on the body makes the second of two equal bodies a write error of its own.
+    await raw().createIndex({ body: 1 }, { unique: true });
+    const same = { message: { id: "same" } };
+    outcomes = await store.putMany!([record("u1", same), record("u2", same), record("u3")]);
+    expect(outcomes).toEqual(["created", { error: expect.stringMatching(/^MongoDB refused the record: E11000 duplicate key/) }, "created"]);
+    expect(await store.get("u2")).toBeUndefined();
+  });
+
+  it("schedules a batch of 300 through the engine in one update command", async () => {
+    const pitstop = createPitstop({ store });
+    await store.connect();
+    let outcomes: unknown[] = [];
+    const counts = await commandsDuring(async () => {
+      outcomes = await pitstop.scheduleMany(Array.from({ length: 300 }, (_, i) => ({ message: { id: `s${i % 250}` } })));
+    });
+    expect(counts).toEqual({ update: 1 });
+    expect(outcomes.filter((o) => (o as { scheduled: { replaced: boolean } }).scheduled.replaced)).toHaveLength(50);
+    expect(await raw().countDocuments()).toBe(250);
+  });
+
   it("delivers many due messages through the engine at well under 1.2 commands per message", async () => {
     const pitstop = createPitstop({ store });
     for (let i = 0; i < 200; i++) await pitstop.store({ id: `e${i}` });
