@@ -45,6 +45,20 @@ export const storeBody = z.strictObject({
   lockTime: duration.optional(),
 });
 
+/** Most messages one `POST /messages/batch` may hold. */
+export const MAX_BATCH_MESSAGES = 1000;
+
+/**
+ * `POST /messages/batch`: `{"messages": [ <body of POST /messages>, … ]}`. Only the envelope is
+ * checked here; the route checks each item with {@link storeBody} on its own, so a bad item is
+ * refused alone. Typed as `storeBody`'s input, for the client.
+ */
+export const batchStoreBody = z.strictObject({
+  messages: z
+    .array(z.custom<z.input<typeof storeBody>>(), { error: "messages must be an array of POST /messages bodies" })
+    .min(1, { error: "messages must hold at least one message" }),
+});
+
 const countError = { error: "count must be an integer from 1 to 100" };
 
 /** `POST /schedules/preview` */

@@ -8,8 +8,8 @@ import type { Metrics } from "../metrics/index.ts";
 import { parseBody, readOptionalJson, validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { formatTime } from "../schedule.ts";
-import { ackBody, batchAckBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, previewBody, redriveBody, storeBody, topicParam } from "../api-schemas.ts";
-import { valid } from "./schemas.ts";
+import { MAX_BATCH_MESSAGES, ackBody, batchAckBody, batchStoreBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, previewBody, redriveBody, storeBody, topicParam } from "../api-schemas.ts";
+import { invalidRequest, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
 
 /** Options of the HTTP app. */
@@ -83,6 +83,24 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
   app.post("/messages", validJson(storeBody, maxBody), async (c) => {
     const { replaced, ...scheduled } = await pitstop.schedule(c.req.valid("json"));
     return c.json(scheduled, replaced ? 200 : 201);
+  });
+
+  // Each item is checked and stored on its own: one bad item does not refuse the others.
+  app.post("/messages/batch", validJson(batchStoreBody, maxBody * 16), async (c) => {
+    const items = c.req.valid("json").messages;
+    if (items.length > MAX_BATCH_MESSAGES) {
+      throw new PitstopError("payload_too_large", `A batch holds at most ${MAX_BATCH_MESSAGES} messages; this one has ${items.length}. Send it in several.`);
+    }
+    const parsed = items.map((item) => storeBody.safeParse(item));
+    const outcomes = await pitstop.scheduleMany(parsed.flatMap((p) => (p.success ? [p.data] : [])));
+    let next = 0;
+    const results = parsed.map((p, index) => {
+      const outcome = p.success ? outcomes[next++] : { error: invalidRequest(p.error) };
+      if ("scheduled" in outcome) return { id: outcome.scheduled.id, status: outcome.scheduled.replaced ? 200 : 201 };
+      const { code, message, issues } = outcome.error;
+      return { error: code, message, index, ...(issues && { issues }) };
+    });
+    return c.json({ results });
   });
 
   app.get("/messages", valid("query", listQuery), async (c) => c.json(await pitstop.list(c.req.valid("query"))));
