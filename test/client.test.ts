@@ -1,7 +1,7 @@
 import { build } from "esbuild";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createClient, PitstopClientError, type ClientDelivery, type Listening } from "../src/client/index.ts";
+import { createClient, PitstopClientError, type ClientDelivery, type Listening, type StoreManyItem } from "../src/client/index.ts";
 import { createApp } from "../src/http/app.ts";
 import { createPitstop } from "../src/index.ts";
 import { memoryStore } from "../src/stores/memory.ts";
@@ -80,6 +80,22 @@ describe("client: messages", () => {
     expect(await client.remove("a")).toBe(true);
     expect(await client.remove("a")).toBe(false);
     expect(await client.get("a")).toBeNull();
+  });
+
+  it("stores many in chunks of 1,000 through POST /messages/batch, each result in order", async () => {
+    const { client, requests, pitstop } = await setup();
+    const items: StoreManyItem[] = Array.from({ length: 2500 }, (_, i) => ({ message: { id: `s${i}` }, topic: "bulk" }));
+    items[1700] = { message: { id: "" }, topic: "bulk" };
+    items[2400] = { message: { id: "s3", v: 2 }, topic: "bulk" };
+    const results = await client.storeMany(items);
+    expect(requests).toEqual(["POST /messages/batch", "POST /messages/batch", "POST /messages/batch"]);
+    expect(results).toHaveLength(2500);
+    expect(results[0]).toEqual({ id: "s0", status: 201 });
+    expect(results[1700]).toMatchObject({ error: "invalid_request", index: 1700, message: expect.stringContaining("id must not be empty") });
+    expect(results[2400]).toEqual({ id: "s3", status: 200 });
+    expect((await pitstop.get("s3"))?.message).toEqual({ id: "s3", v: 2 });
+    expect((await pitstop.topic("bulk"))?.counts.pending).toBe(2498);
+    expect(await client.storeMany([])).toEqual([]);
   });
 
   it("encodes ids in paths", async () => {

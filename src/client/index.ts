@@ -12,6 +12,17 @@ export type { ErrorCode, ErrorIssue, Message, MessageView, MissedPolicy, Schedul
 
 /** The body of `POST /messages`: a message and its schedule. */
 export type ScheduleRequest = z.input<typeof api.storeBody>;
+/** One item of `storeMany`: the body of `POST /messages`, as `POST /messages/batch` takes it. */
+export type StoreManyItem = z.input<typeof api.batchStoreBody>["messages"][number];
+/**
+ * One result of `storeMany`, in the order of the items: stored (`status` 201 created, 200
+ * replaced), or refused alone with the server's error (`index` is the item's in the list given).
+ */
+export type StoreManyResult = { id: string; status: 200 | 201 } | { error: api.ErrorCode; message: string; index: number; issues?: api.ErrorIssue[] };
+
+/** Most items of one `POST /messages/batch`; typed as the server's constant, so the two cannot differ. */
+const BATCH: typeof api.MAX_BATCH_MESSAGES = 1000;
+
 /** `GET /messages` filters and paging. */
 export type ListRequest = Partial<z.output<typeof api.listQuery>>;
 /** What `nack` may say besides the token. */
@@ -150,6 +161,19 @@ export function createClient(options: ClientOptions) {
     async schedule(request: ScheduleRequest): Promise<Scheduled> {
       const { status, json } = await send("POST", "/messages", request);
       return { ...(json as api.ScheduleView), replaced: status === 200 };
+    },
+    /**
+     * Stores many messages with `POST /messages/batch`, 1,000 per request (one request after
+     * another, so a repeated id ends as its last item). A bad item is refused alone, in its result;
+     * a failed request throws, after the requests before it stored their items.
+     */
+    async storeMany(items: StoreManyItem[]): Promise<StoreManyResult[]> {
+      const results: StoreManyResult[] = [];
+      for (let start = 0; start < items.length; start += BATCH) {
+        const answer = await call<{ results: StoreManyResult[] }>("POST", "/messages/batch", { messages: items.slice(start, start + BATCH) });
+        for (const result of answer.results) results.push("index" in result ? { ...result, index: result.index + start } : result);
+      }
+      return results;
     },
     /** The message with its schedule and state, or `null` when there is none. */
     get: (id: string) => find<api.MessageView>(`/messages/${path(id)}`),
