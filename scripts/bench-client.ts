@@ -8,9 +8,11 @@ import { jsonClient, viaNodeHttp, type JsonCall } from "../test/support/http.ts"
 import { openSse, type DeliveryFrame } from "../test/support/sse.ts";
 
 export interface ClientWorkload {
-  kind: "deferred" | "backlog" | "ordered";
+  kind: "deferred" | "backlog" | "ordered" | "ingest";
   base: string;
   n: number;
+  /** ingest: single stores with this many requests in flight; batches of this size, this many in flight. */
+  ingest?: { singleInFlight: number; batchSize: number; batchesInFlight: number };
 }
 
 export interface ClientResult {
@@ -26,7 +28,10 @@ export interface ClientResult {
   overran?: boolean;
   /** ordered only: deliveries that came out of `at` order. */
   outOfOrder?: number;
+  /** ingest only: messages stored per second through `POST /messages/batch`. */
+  batchedPerSec?: number;
 }
+
 
 const transport = viaNodeHttp();
 /** How long the client waits for the next delivery: the first may be due minutes after the stores. */
@@ -87,6 +92,22 @@ async function storeAll(call: JsonCall, bodies: unknown[], inFlight = 32): Promi
       const body = bodies[next++];
       const response = await call("POST", "/messages", body);
       if (response.status !== 201) throw new Error(`store failed: HTTP ${response.status} ${JSON.stringify(response.json)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return bodies.length / ((performance.now() - started) / 1000);
+}
+
+/** POSTs bodies in batches of `size` through `POST /messages/batch`, `inFlight` at a time; returns messages stored per second. */
+async function storeBatched(call: JsonCall, bodies: unknown[], size: number, inFlight: number): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < bodies.length) {
+      const messages = bodies.slice(next, (next += size));
+      const response = await call("POST", "/messages/batch", { messages });
+      const stored = (response.json?.results as { status?: number }[] | undefined)?.filter((r) => r.status === 201).length;
+      if (response.status !== 200 || stored !== messages.length) throw new Error(`batch failed: HTTP ${response.status} ${JSON.stringify(response.json).slice(0, 300)}`);
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
@@ -166,6 +187,23 @@ async function backlog({ base, n }: ClientWorkload): Promise<ClientResult> {
   return { phase: "done", storedPerSec, deliveredPerSec, acked };
 }
 
+/**
+ * Stores only (messages due in a day, so nothing is delivered): `n` single `POST /messages` and
+ * `n` messages in batches, each after an unmeasured warm-up of a quarter as many.
+ */
+async function ingest({ base, n, ingest: shape }: ClientWorkload): Promise<ClientResult> {
+  const { singleInFlight, batchSize, batchesInFlight } = shape!;
+  const call = jsonClient(base, { transport });
+  const at = Date.now() + 86_400_000;
+  const bodies = (count: number) => Array.from({ length: count }, (_, i) => ({ message: { i, kind: "reminder", to: `user-${i}@example.com` }, at: at + i }));
+  await storeAll(call, bodies(Math.ceil(n / 4)), singleInFlight);
+  const storedPerSec = await storeAll(call, bodies(n), singleInFlight);
+  await storeBatched(call, bodies(Math.ceil(n / 4)), batchSize, batchesInFlight);
+  const batchedPerSec = await storeBatched(call, bodies(n), batchSize, batchesInFlight);
+  parentPort!.postMessage({ phase: "stored" });
+  return { phase: "done", storedPerSec, batchedPerSec, deliveredPerSec: 0, acked: 0 };
+}
+
 const workload = workerData as ClientWorkload;
-const workloads = { deferred, backlog, ordered };
+const workloads = { deferred, backlog, ordered, ingest };
 parentPort!.postMessage(await workloads[workload.kind](workload));

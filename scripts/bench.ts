@@ -1,7 +1,9 @@
 /**
- * `npm run bench [-- --store memory|mongodb|sqlite] [-- --webhook] [-- --only deferred,backlog,scale]`
+ * `npm run bench [-- --store memory|mongodb|sqlite] [-- --webhook] [-- --only ingest,deferred,backlog,scale]`
  *
  * Runs a pitstop server in this process on 127.0.0.1 and measures it over HTTP + SSE:
+ * - ingest: stores/s over HTTP, N (`--ingest`, default 20,000) single `POST /messages` with 50 in
+ *   flight on keep-alive connections, then N in `POST /messages/batch` of 500 with 4 in flight;
  * - deferred: N messages due over a 1 s window, one SSE listener acking each; lateness
  *   (receive time − scheduled time) p50/p99/max;
  * - backlog: M already-due messages drained through one SSE listener with batch acks;
@@ -36,7 +38,8 @@ const { values: args } = parseArgs({
   options: {
     store: { type: "string", default: "memory" },
     webhook: { type: "boolean", default: false },
-    only: { type: "string", default: "deferred,backlog,ordered,scale" },
+    only: { type: "string", default: "ingest,deferred,backlog,ordered,scale" },
+    ingest: { type: "string", default: "20000" },
     deferred: { type: "string", default: "2000" },
     backlog: { type: "string", default: "20000" },
     ordered: { type: "string", default: "2000" },
@@ -161,6 +164,20 @@ async function drain(b: Backend, kind: ClientWorkload["kind"], n: number, title:
   }, instrumented);
 }
 
+/** How the ingest workload stores: single stores with this many in flight; batches of this size, this many in flight. */
+const INGEST = { singleInFlight: 50, batchSize: 500, batchesInFlight: 4 };
+
+/** Stores per second over HTTP: one `POST /messages` each, and in batches through `POST /messages/batch`. */
+async function ingest(b: Backend): Promise<void> {
+  const n = Number(args.ingest);
+  await withServer(await b.make(), async (base) => {
+    const r = await runClient(b, { kind: "ingest", base, n, ingest: INGEST });
+    console.log(`ingest: ${fmt(n, 0)} messages stored over HTTP, each way, after a warm-up (${b.label}, with metrics and lateness recording)`);
+    console.log(`  single:  ${fmt(r.storedPerSec, 0)} stores/s (one POST /messages each, keep-alive, ${INGEST.singleInFlight} in flight)`);
+    console.log(`  batched: ${fmt(r.batchedPerSec!, 0)} stores/s (POST /messages/batch of ${INGEST.batchSize}, ${INGEST.batchesInFlight} in flight)`);
+  });
+}
+
 async function scale(): Promise<void> {
   const pendingCount = Number(args.pending);
   const claimCost = async (pitstop: ReturnType<typeof createPitstop>) => {
@@ -246,6 +263,7 @@ async function main(): Promise<void> {
   try {
     const deferredN = Number(args.deferred);
     const backlogN = Number(args.backlog);
+    if (only.has("ingest")) await ingest(b);
     if (only.has("deferred")) {
       const title = `deferred: ${deferredN} messages due over 1 s, one SSE listener acking each`;
       if (!["on", "off", "both"].includes(args.metrics!)) throw new Error(`--metrics ${args.metrics}: use on, off or both`);
