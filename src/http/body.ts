@@ -17,14 +17,16 @@ async function readText(request: Request, maxBytes: number): Promise<string> {
   const tooLarge = () => new PitstopError("payload_too_large", `The request body is larger than the limit of ${maxBytes} bytes.`);
   const declared = Number(request.headers.get("content-length") ?? Number.NaN);
   if (declared > maxBytes + DRAIN_LIMIT) throw tooLarge();
-  if (!request.body) return "";
-  // A declared small body is read whole: runtimes fast-path text() without a web stream.
+  // A declared small body is read whole: runtimes fast-path text() without a web stream. Reading
+  // `request.body` first would build that stream (on Node, a whole undici Request): a seventh of
+  // the time of a `POST /messages`.
   if (declared <= maxBytes && !request.headers.has("transfer-encoding")) {
     const text = await request.text();
     if (text.length <= maxBytes) return text;
     if (encoder.encode(text).byteLength <= maxBytes) return text;
     throw tooLarge();
   }
+  if (!request.body) return "";
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
