@@ -3,7 +3,7 @@
  *
  * Runs a pitstop server in this process on 127.0.0.1 and measures it over HTTP + SSE:
  * - ingest: stores/s over HTTP, N (`--ingest`, default 20,000) single `POST /messages` with 50 in
- *   flight on keep-alive connections, then N in `POST /messages/batch` of 500 with 4 in flight;
+ *   flight on keep-alive connections, then 5N in `POST /messages/batch` of 500 with 4 in flight;
  * - deferred: N messages due over a 1 s window, one SSE listener acking each; lateness
  *   (receive time − scheduled time) p50/p99/max;
  * - backlog: M already-due messages drained through one SSE listener with batch acks;
@@ -172,7 +172,7 @@ async function ingest(b: Backend): Promise<void> {
   const n = Number(args.ingest);
   await withServer(await b.make(), async (base) => {
     const r = await runClient(b, { kind: "ingest", base, n, ingest: INGEST });
-    console.log(`ingest: ${fmt(n, 0)} messages stored over HTTP, each way, after a warm-up (${b.label}, with metrics and lateness recording)`);
+    console.log(`ingest: ${fmt(n, 0)} messages stored one POST each, ${fmt(5 * n, 0)} in batches, each after a warm-up (${b.label}, with metrics and lateness recording)`);
     console.log(`  single:  ${fmt(r.storedPerSec, 0)} stores/s (one POST /messages each, keep-alive, ${INGEST.singleInFlight} in flight)`);
     console.log(`  batched: ${fmt(r.batchedPerSec!, 0)} stores/s (POST /messages/batch of ${INGEST.batchSize}, ${INGEST.batchesInFlight} in flight)`);
   });
