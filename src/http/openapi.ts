@@ -124,7 +124,8 @@ type JsonSchema = Record<string, unknown>;
 
 /** `schema` as JSON Schema; schemas with a `meta({ id })` go to `components` and are referenced. */
 function toSchema(schema: z.ZodType, components: Record<string, unknown>): JsonSchema {
-  const { $schema: _, $defs, ...root } = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  const converted = JSON.stringify(z.toJSONSchema(schema, { io: "input", unrepresentable: "any" })).replaceAll('"#/$defs/', '"#/components/schemas/');
+  const { $schema: _, $defs, ...root } = JSON.parse(converted) as JsonSchema;
   Object.assign(components, $defs);
   return root;
 }
