@@ -95,6 +95,16 @@ describe("GET /openapi.json", () => {
     const result = await validate(structuredClone(raw));
     expect(result.valid ? [] : result.errors).toEqual([]);
     expect(operations().length).toBe(19);
+    expect(raw.paths["/events"].get.parameters.map((p: { name: string }) => p.name)).toEqual(["topic", "ticket", "consumer", "prefetch"]);
+  });
+
+  it("lists no 401 and no security when no token is set, and no POST /tickets", async () => {
+    const open = createApp(pitstop, { log: () => {} });
+    const doc = await (await open.request("/openapi.json")).json();
+    expect(doc.security).toEqual([]);
+    expect(doc.paths["/tickets"]).toBeUndefined();
+    expect(Object.values(doc.paths).flatMap((methods: any) => Object.values(methods).filter((op: any) => op.responses["401"]))).toEqual([]);
+    expect((await validate(doc)).valid).toBe(true);
   });
 
   it("describes the answer of every operation: successes", async () => {

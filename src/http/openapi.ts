@@ -145,7 +145,9 @@ export function openapiDocument(app: Hono, options: { auth: boolean }): JsonSche
       Object.assign(op, rest, {
         operationId: `${method.toLowerCase()}${path.replace(/\/:?(\w)(\w*)/g, (_m, a: string, b: string) => a.toUpperCase() + b)}`,
         responses: Object.fromEntries(
-          Object.entries(responses).map(([status, r]) => [
+          Object.entries(responses)
+            .filter(([status]) => options.auth || status !== "401")
+            .map(([status, r]) => [
             status,
             { description: r.description, ...(r.schema && { content: { "application/json": { schema: toSchema(r.schema, components) } } }), ...(r.media && { content: { [r.media]: { schema: { type: "string" } } } }) },
           ]),
