@@ -42,6 +42,7 @@ describe("POST /tickets", () => {
     const first = await call("POST", "/tickets", {});
     expect(first).toEqual({ status: 200, json: { ticket: expect.any(String), expiresAt: "2026-05-01T08:01:00.000Z" } });
     expect(first.json.ticket).not.toContain(TOKEN);
+    expect(first.json.ticket).toMatch(/^[\w-]+\.[\w-]+$/);
     expect((await call("POST", "/tickets", { topic: "jobs", ttl: "PT5M" })).json.expiresAt).toBe("2026-05-01T08:05:00.000Z");
     expect((await call("POST", "/tickets", { ttl: 10_000 })).json.expiresAt).toBe("2026-05-01T08:00:10.000Z");
     const over = await call("POST", "/tickets", { ttl: "PT5M1S" });

@@ -18,6 +18,8 @@ export const DEFAULT_TICKET_TTL_MS = 60_000;
 
 const encoder = new TextEncoder();
 const hmac = { name: "HMAC", hash: "SHA-256" } as const;
+/** base64url without padding: nothing in a ticket needs escaping in a URL. */
+const base64url = (bytes: ArrayBufferLike) => encodeBase64Url(bytes).replace(/=+$/, "");
 
 /** Issues and checks the tickets of one API token. */
 export interface TicketSigner {
@@ -45,9 +47,9 @@ export function ticketSigner(token: string): TicketSigner {
       const ttlMs = ttl === undefined ? DEFAULT_TICKET_TTL_MS : durationMs(parseDuration(ttl, "ttl"), "ttl");
       if (ttlMs > MAX_TICKET_TTL_MS) throw new PitstopError("invalid_request", "ttl must be at most 5 minutes (PT5M)", { issues: [{ path: ["ttl"], message: "ttl must be at most 5 minutes (PT5M)" }] });
       const exp = now + ttlMs;
-      const payload = encodeBase64Url(encoder.encode(JSON.stringify({ topic, exp })).buffer);
+      const payload = base64url(encoder.encode(JSON.stringify({ topic, exp })).buffer);
       const signature = await crypto.subtle.sign("HMAC", await keyOf(), encoder.encode(payload));
-      return { ticket: `${payload}.${encodeBase64Url(signature)}`, expiresAt: formatTime(exp) };
+      return { ticket: `${payload}.${base64url(signature)}`, expiresAt: formatTime(exp) };
     },
     async check(ticket, topic, now) {
       const refused = (why: string) => new PitstopError("unauthorized", `${why}: ask POST /tickets for a new one.`);
