@@ -5,6 +5,7 @@
 export const errorCodes = [
   "invalid_request",
   "unauthorized",
+  "ticket_expired",
   "not_found",
   "lock_lost",
   "invalid_state",

@@ -215,6 +215,35 @@ describe("client: errors and auth", () => {
     expect(await client.get("t")).toBeNull();
   });
 
+  it("listens with a fresh ticket per connection when told to (as it does in a browser), never sending the token on the stream", async () => {
+    const { server } = await setup({ token: "s3cret" });
+    const sent: { url: string; authorization: string | null }[] = [];
+    const client = createClient({
+      baseUrl: server.url,
+      token: "s3cret",
+      tickets: true,
+      fetch: (url, init) => {
+        sent.push({ url: url.slice(server.url.length), authorization: new Headers(init?.headers).get("authorization") });
+        return fetch(url, init);
+      },
+    });
+    expect(await client.ticket({ topic: "jobs", ttl: "PT1M" })).toEqual({ ticket: expect.any(String), expiresAt: expect.any(String) });
+    const listening = listenOn(client, { topic: "jobs" });
+    await client.schedule({ message: { id: "t" }, topic: "jobs" });
+    const [d] = await take(listening, 1);
+    await d!.ack();
+    expect(await client.get("t")).toBeNull();
+    const streams = sent.filter((r) => r.url.startsWith("/events"));
+    expect(streams).toEqual([{ url: expect.stringMatching(/^\/events\?topic=jobs&ticket=[^&]+$/), authorization: null }]);
+    expect(sent.filter((r) => r.url === "/tickets")).toHaveLength(2);
+  });
+
+  it("throws a refused ticket request from listen instead of retrying", async () => {
+    const { server } = await setup({ token: "s3cret" });
+    const listening = listenOn(createClient({ baseUrl: server.url, token: "wrong", tickets: true }));
+    expect(await rejection(listening.next())).toMatchObject({ code: "unauthorized", status: 401 });
+  });
+
   it("refuses without the token: requests throw, listen throws instead of retrying", async () => {
     const { client } = await setup({ token: "s3cret", clientToken: null });
     expect(await rejection(client.get("x"))).toMatchObject({ code: "unauthorized", status: 401 });

@@ -33,6 +33,10 @@ export type PolicyRequest = z.input<typeof api.policyBody>;
 export type AckRequest = z.input<typeof api.batchAckBody>["acks"][number];
 /** A duration: ISO-8601 (`"PT30S"`) or milliseconds. */
 export type Duration = NonNullable<z.input<typeof api.extendBody>["by"]>;
+/** What `ticket` asks for: a topic (default `"default"`) and a ttl (default 60 s, at most 5 minutes). */
+export type TicketRequest = z.input<typeof api.ticketBody>;
+/** A stream ticket: `GET /events?ticket=` opens its topic's stream without the token, until `expiresAt`. */
+export type Ticket = z.output<typeof api.ticketResponse>;
 /** A time: an ISO-8601 timestamp with an offset, or epoch milliseconds. */
 export type Time = NonNullable<z.input<typeof api.redriveBody>["at"]>;
 
@@ -50,8 +54,15 @@ export interface ListPage {
 export interface ClientOptions {
   /** Where pitstop answers, e.g. `"https://pitstop.example.com"`. */
   baseUrl: string;
-  /** Sent as `Authorization: Bearer <token>` on every request (SSE included). */
+  /** Sent as `Authorization: Bearer <token>` on every request (SSE included, unless `tickets`). */
   token?: string;
+  /**
+   * `listen` opens each stream with a fresh ticket from `POST /tickets` instead of the
+   * Authorization header, so the token is never sent on a long-lived connection and a
+   * cross-origin stream needs no CORS preflight. @default true in a browser (where `document`
+   * exists) when `token` is set
+   */
+  tickets?: boolean;
   /** The fetch to use. @default globalThis.fetch */
   fetch?: (input: string, init?: RequestInit) => Promise<Response>;
 }
@@ -121,6 +132,7 @@ export function createClient(options: ClientOptions) {
   const fetchFn = options.fetch ?? ((input: string, init?: RequestInit) => fetch(input, init));
   const auth: Record<string, string> = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
   const path = (...parts: string[]) => parts.map(encodeURIComponent).join("/");
+  const tickets = options.token !== undefined && (options.tickets ?? typeof document !== "undefined");
 
   /** Sends one request; a status outside 2xx (and `allow`) is thrown as a {@link PitstopClientError}. */
   async function send(method: string, url: string, body?: unknown, allow?: number): Promise<{ status: number; json: any }> {
@@ -206,16 +218,21 @@ export function createClient(options: ClientOptions) {
       /** Deletes the topic's dead messages; answers how many. */
       purgeDead: async (name: string) => (await call<{ removed: number }>("DELETE", `/topics/${path(name)}/dead`)).removed,
     },
+    /** A stream ticket for a topic, for `GET /events?ticket=` (an `EventSource` cannot send headers). */
+    ticket: (request: TicketRequest = {}) => call<Ticket>("POST", "/tickets", request),
     /**
-     * Listens for due messages of a topic over SSE (with the token in the header), reconnecting
-     * with backoff after network errors and ended streams. A 4xx answer (bad token, bad options)
-     * is not retried: the iterator throws it.
+     * Listens for due messages of a topic over SSE (with the token in the header, or with a
+     * ticket: see `tickets`), reconnecting with backoff after network errors and ended streams. A
+     * 4xx answer (bad token, bad options) is not retried: the iterator throws it.
      */
     listen(listenOptions: ListenOptions = {}): Listening {
-      const query = new URLSearchParams({ topic: listenOptions.topic ?? "default" });
+      const topic = listenOptions.topic ?? "default";
+      const query = new URLSearchParams({ topic });
       if (listenOptions.prefetch !== undefined) query.set("prefetch", String(listenOptions.prefetch));
       if (listenOptions.consumer !== undefined) query.set("consumer", listenOptions.consumer);
-      return openStream(`${base}/events?${query}`, listenOptions, fetchFn, auth, (frame) => {
+      const url = `${base}/events?${query}`;
+      const connect = tickets ? async () => ({ url: `${url}&ticket=${encodeURIComponent((await client.ticket({ topic })).ticket)}`, headers: {} }) : async () => ({ url, headers: auth });
+      return openStream(connect, listenOptions, fetchFn, (frame) => {
         const delivery: ClientDelivery = {
           ...frame,
           ack: () => acks(frame.id, frame.token),
@@ -281,7 +298,12 @@ function ackBatcher(one: (id: string, token: string) => Promise<unknown>, many: 
 }
 
 /** The SSE loop of `listen`: connect, parse frames, reconnect with backoff until closed. */
-function openStream(url: string, options: ListenOptions, fetchFn: NonNullable<ClientOptions["fetch"]>, auth: Record<string, string>, delivery: (frame: Frame) => ClientDelivery): Listening {
+function openStream(
+  connect: () => Promise<{ url: string; headers: Record<string, string> }>,
+  options: ListenOptions,
+  fetchFn: NonNullable<ClientOptions["fetch"]>,
+  delivery: (frame: Frame) => ClientDelivery,
+): Listening {
   const minMs = options.reconnect?.minMs ?? 250;
   const maxMs = options.reconnect?.maxMs ?? 10_000;
   const controller = new AbortController();
@@ -315,7 +337,8 @@ function openStream(url: string, options: ListenOptions, fetchFn: NonNullable<Cl
     let failures = 0;
     while (!closed) {
       try {
-        const response = await fetchFn(url, { headers: { ...auth, accept: "text/event-stream" }, signal: controller.signal });
+        const { url, headers } = await connect();
+        const response = await fetchFn(url, { headers: { ...headers, accept: "text/event-stream" }, signal: controller.signal });
         if (response.status >= 400 && response.status < 500) {
           const json: any = await response.json().catch(() => undefined);
           throw new PitstopClientError(json?.error ?? "bad_response", response.status, json?.message ?? `GET /events answered HTTP ${response.status}`, json?.issues);
@@ -343,7 +366,8 @@ function openStream(url: string, options: ListenOptions, fetchFn: NonNullable<Cl
         } else await response.body?.cancel();
       } catch (error) {
         if (closed) break;
-        if (error instanceof PitstopClientError) {
+        // A refusal is final; an expired ticket (a slow reconnect) is not: the next one is fresh.
+        if (error instanceof PitstopClientError && error.status >= 400 && error.status < 500 && error.code !== "ticket_expired") {
           failure = error;
           closed = true;
           notify();

@@ -114,13 +114,18 @@ export class PolicyCache {
 
   private refresh(force = false): Promise<void> {
     if (this.loading && !force) return this.loading;
-    const loading = this.store.policies().then((policies) => {
-      this.policies = policies;
-      this.loadedAt = this.now();
-    });
-    this.loading = loading.finally(() => {
-      if (this.loading === loading) this.loading = undefined;
-    });
+    // One promise, kept and returned: a second copy (from `finally`) would reject unhandled when
+    // the store fails, and would never equal `loading`, so the slot would never clear.
+    const loading: Promise<void> = this.store
+      .policies()
+      .then((policies) => {
+        this.policies = policies;
+        this.loadedAt = this.now();
+      })
+      .finally(() => {
+        if (this.loading === loading) this.loading = undefined;
+      });
+    this.loading = loading;
     return loading;
   }
 }

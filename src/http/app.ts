@@ -8,15 +8,19 @@ import type { Metrics } from "../metrics/index.ts";
 import { parseBody, readOptionalJson, validJson } from "./body.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { formatTime } from "../schedule.ts";
-import { MAX_BATCH_MESSAGES, ackBody, batchAckBody, batchStoreBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, previewBody, redriveBody, storeBody, topicParam } from "../api-schemas.ts";
+import { MAX_BATCH_MESSAGES, ackBody, batchAckBody, batchStoreBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, previewBody, redriveBody, storeBody, ticketBody, topicParam } from "../api-schemas.ts";
+import { openapiHandler, routes as doc } from "./openapi.ts";
 import { invalidRequest, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
+import { ticketSigner, withTickets } from "./ticket.ts";
 
 /** Options of the HTTP app. */
 export interface AppOptions {
   /**
-   * When set, every route but `/health` requires `Authorization: Bearer <token>` (compared in
-   * constant time). A token is made of `A-Z a-z 0-9 . _ ~ + / -`, optionally ending in `=`.
+   * When set, every route but `/health` and `/openapi.json` requires `Authorization: Bearer
+   * <token>` (compared in constant time), or on `GET /events` a ticket from `POST /tickets`
+   * (signed with a key derived from the token). A token is made of `A-Z a-z 0-9 . _ ~ + / -`,
+   * optionally ending in `=`.
    */
   token?: string;
   /** Largest request body in bytes. @default 1048576 (1 MiB) */
@@ -62,7 +66,7 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
   }
 
   // For load balancers: 503 while the store does not answer.
-  app.get("/health", async (c) => {
+  app.get("/health", doc.health, async (c) => {
     const health = await pitstop.health();
     return c.json(health, health.ok ? 200 : 503);
   });
@@ -76,17 +80,23 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     app.get("/metrics", async (c) => c.body(await metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
   }
 
+  // Public, like /health: it describes the API and holds no data.
+  app.get("/openapi.json", openapiHandler(app, { auth: options.token !== undefined }));
+
   if (options.token !== undefined) {
-    app.use("*", bearerAuth({ token: options.token, noAuthenticationHeader: unauthorized, invalidAuthenticationHeader: unauthorized, invalidToken: unauthorized }));
+    const bearer = bearerAuth({ token: options.token, noAuthenticationHeader: unauthorized, invalidAuthenticationHeader: unauthorized, invalidToken: unauthorized });
+    const tickets = ticketSigner(options.token);
+    app.use("*", withTickets(tickets, bearer, () => pitstop.now()));
+    app.post("/tickets", doc.tickets, validJson(ticketBody, maxBody), async (c) => c.json(await tickets.issue(c.req.valid("json"), pitstop.now())));
   }
 
-  app.post("/messages", validJson(storeBody, maxBody), async (c) => {
+  app.post("/messages", doc.store, validJson(storeBody, maxBody), async (c) => {
     const { replaced, ...scheduled } = await pitstop.schedule(c.req.valid("json"));
     return c.json(scheduled, replaced ? 200 : 201);
   });
 
   // Each item is checked and stored on its own: one bad item does not refuse the others.
-  app.post("/messages/batch", validJson(batchStoreBody, maxBody * 16), async (c) => {
+  app.post("/messages/batch", doc.batch, validJson(batchStoreBody, maxBody * 16), async (c) => {
     const items = c.req.valid("json").messages;
     if (items.length > MAX_BATCH_MESSAGES) {
       throw new PitstopError("payload_too_large", `A batch holds at most ${MAX_BATCH_MESSAGES} messages; this one has ${items.length}. Send it in several.`);
@@ -103,76 +113,76 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     return c.json({ results });
   });
 
-  app.get("/messages", valid("query", listQuery), async (c) => c.json(await pitstop.list(c.req.valid("query"))));
+  app.get("/messages", doc.list, valid("query", listQuery), async (c) => c.json(await pitstop.list(c.req.valid("query"))));
 
   // Computes a schedule's occurrences without storing anything.
-  app.post("/schedules/preview", validJson(previewBody, maxBody), (c) => c.json({ occurrences: pitstop.preview(c.req.valid("json")) }));
+  app.post("/schedules/preview", doc.preview, validJson(previewBody, maxBody), (c) => c.json({ occurrences: pitstop.preview(c.req.valid("json")) }));
 
-  app.get("/messages/:id", valid("param", idParam), async (c) => {
+  app.get("/messages/:id", doc.get, valid("param", idParam), async (c) => {
     const { id } = c.req.valid("param");
     const view = await pitstop.get(id);
     if (!view) throw notFound(id);
     return c.json(view);
   });
 
-  app.delete("/messages/:id", valid("param", idParam), async (c) => {
+  app.delete("/messages/:id", doc.remove, valid("param", idParam), async (c) => {
     const { id } = c.req.valid("param");
     if (!(await pitstop.remove(id))) throw notFound(id);
     return c.body(null, 204);
   });
 
-  app.post("/messages/:id/ack", valid("param", idParam), validJson(ackBody, maxBody), async (c) => {
+  app.post("/messages/:id/ack", doc.ack, valid("param", idParam), validJson(ackBody, maxBody), async (c) => {
     await pitstop.ack(c.req.valid("param").id, c.req.valid("json").token);
     return c.body(null, 204);
   });
 
-  app.post("/messages/:id/nack", valid("param", idParam), validJson(nackBody, maxBody), async (c) => {
+  app.post("/messages/:id/nack", doc.nack, valid("param", idParam), validJson(nackBody, maxBody), async (c) => {
     const { token, ...nack } = c.req.valid("json");
     await pitstop.nack(c.req.valid("param").id, token, nack);
     return c.body(null, 204);
   });
 
-  app.post("/messages/:id/extend", valid("param", idParam), validJson(extendBody, maxBody), async (c) => {
+  app.post("/messages/:id/extend", doc.extend, valid("param", idParam), validJson(extendBody, maxBody), async (c) => {
     const { token, by } = c.req.valid("json");
     return c.json({ lockedUntil: formatTime(await pitstop.extend(c.req.valid("param").id, token, by)) });
   });
 
   // The body of a redrive is optional: without one the message is due now.
-  app.post("/messages/:id/redrive", valid("param", idParam), async (c) => {
+  app.post("/messages/:id/redrive", doc.redrive, valid("param", idParam), async (c) => {
     const body = await readOptionalJson(c.req.raw, maxBody);
     const { at } = body === undefined ? {} : parseBody(redriveBody, body);
     return c.json(await pitstop.redrive(c.req.valid("param").id, at));
   });
 
-  app.get("/topics", async (c) => c.json({ items: await pitstop.topics() }));
+  app.get("/topics", doc.topics, async (c) => c.json({ items: await pitstop.topics() }));
 
-  app.get("/topics/:name", valid("param", topicParam), async (c) => {
+  app.get("/topics/:name", doc.topic, valid("param", topicParam), async (c) => {
     const { name } = c.req.valid("param");
     const topic = await pitstop.topic(name);
     if (!topic) throw new PitstopError("not_found", `No topic "${name}" (it has no messages and no policy).`);
     return c.json(topic);
   });
 
-  app.put("/topics/:name", valid("param", topicParam), validJson(policyBody, maxBody), async (c) =>
+  app.put("/topics/:name", doc.setPolicy, valid("param", topicParam), validJson(policyBody, maxBody), async (c) =>
     c.json(await pitstop.setPolicy(c.req.valid("param").name, c.req.valid("json"))),
   );
 
-  app.delete("/topics/:name/policy", valid("param", topicParam), async (c) => {
+  app.delete("/topics/:name/policy", doc.resetPolicy, valid("param", topicParam), async (c) => {
     await pitstop.resetPolicy(c.req.valid("param").name);
     return c.body(null, 204);
   });
 
-  app.post("/topics/:name/redrive", valid("param", topicParam), async (c) => c.json({ redriven: await pitstop.redriveTopic(c.req.valid("param").name) }));
+  app.post("/topics/:name/redrive", doc.redriveTopic, valid("param", topicParam), async (c) => c.json({ redriven: await pitstop.redriveTopic(c.req.valid("param").name) }));
 
-  app.delete("/topics/:name/dead", valid("param", topicParam), async (c) => c.json({ removed: await pitstop.purgeDead(c.req.valid("param").name) }));
+  app.delete("/topics/:name/dead", doc.purgeDead, valid("param", topicParam), async (c) => c.json({ removed: await pitstop.purgeDead(c.req.valid("param").name) }));
 
-  app.post("/acks", validJson(batchAckBody, maxBody), async (c) => {
+  app.post("/acks", doc.acks, validJson(batchAckBody, maxBody), async (c) => {
     const outcomes = await pitstop.ackMany(c.req.valid("json").acks);
     const failed = outcomes.filter((o) => o.result !== "ok").map((o) => ({ id: o.id, error: o.result }));
     return c.json({ acked: outcomes.length - failed.length, failed });
   });
 
-  app.get("/events", valid("query", eventsQuery), (c) => {
+  app.get("/events", doc.events, valid("query", eventsQuery), (c) => {
     // Hono runs the GET handler for HEAD and drops the body: a stream here would be a hidden
     // consumer claiming messages nobody reads. HEAD gets the headers only.
     if (c.req.method === "HEAD") return c.body(null, 200, { "content-type": "text/event-stream", "cache-control": "no-cache" });

@@ -8,6 +8,7 @@ import type { Logger } from "../log.ts";
 export const statusOf: Record<ErrorCode, ContentfulStatusCode> = {
   invalid_request: 400,
   unauthorized: 401,
+  ticket_expired: 401,
   not_found: 404,
   lock_lost: 409,
   invalid_state: 409,

@@ -1,7 +1,7 @@
 import { zValidator } from "@hono/zod-validator";
-import type { ValidationTargets } from "hono";
 import type * as z from "zod";
 import { PitstopError } from "../errors.ts";
+import { documents } from "./openapi.ts";
 
 /** The `invalid_request` error listing every issue of a failed parse. */
 export function invalidRequest(error: { issues: z.core.$ZodIssue[] }): PitstopError {
@@ -10,8 +10,15 @@ export function invalidRequest(error: { issues: z.core.$ZodIssue[] }): PitstopEr
   return new PitstopError("invalid_request", `Invalid request: ${summary}`, { issues });
 }
 
-/** Validates one part of the request with `schema`; a failure is thrown as `invalid_request`. */
-export const valid = <T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) =>
-  zValidator(target, schema, (result) => {
-    if (!result.success) throw invalidRequest(result.error);
-  });
+/**
+ * Validates one part of the request with `schema`; a failure is thrown as `invalid_request`. The
+ * OpenAPI document lists the schema as the route's parameters.
+ */
+export const valid = <T extends z.ZodType, Target extends "query" | "param">(target: Target, schema: T) =>
+  documents(
+    target,
+    schema,
+    zValidator(target, schema, (result) => {
+      if (!result.success) throw invalidRequest(result.error);
+    }),
+  );

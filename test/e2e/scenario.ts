@@ -16,7 +16,7 @@ export interface ScenarioOptions {
 /**
  * The user's journey over HTTP, the same on every runtime: store, receive on SSE, ack,
  * recurring ×3, cron with seconds ×3 and a zoned preview, replace, remove, lock expiry, extend,
- * nack, release on disconnect, bad input, auth.
+ * nack, release on disconnect, bad input, auth, the OpenAPI document and a stream ticket.
  */
 export async function runScenario(base: string, options: ScenarioOptions): Promise<void> {
   const auth: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
@@ -32,6 +32,16 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
     expect(denied.json).toMatchObject({ error: "unauthorized" });
     const wrong = await jsonClient(base, { headers: { authorization: "Bearer wrong" } })("GET", "/messages/x");
     expect(wrong.status).toBe(401);
+  }
+
+  // The OpenAPI document is public; a stream ticket (HMAC with Web Crypto) opens its topic's stream.
+  const document = await jsonClient(base)("GET", "/openapi.json");
+  expect(document.json).toMatchObject({ openapi: "3.1.0", paths: { "/messages/{id}/ack": { post: expect.any(Object) } } });
+  if (options.token) {
+    const { json } = await call("POST", "/tickets", { topic: `${topic}-ticket` });
+    const viaTicket = await openSse(`${base}/events?topic=${topic}-ticket&ticket=${encodeURIComponent(json.ticket)}`);
+    expect((await viaTicket.nextFrame()).comment).toMatch(/^connected as /);
+    viaTicket.close();
   }
 
   const consumer = `reader-${topic}`;

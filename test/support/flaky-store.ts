@@ -1,7 +1,7 @@
 import type { Store } from "../../src/types.ts";
 
 /** Store methods a {@link FlakyStore} can be told to fail. */
-export type StoreMethod = "put" | "get" | "remove" | "claim" | "settle" | "nextDueAt" | "list" | "countLanes" | "move" | "laneIds" | "policies" | "setPolicy" | "ping";
+export type StoreMethod = "put" | "putMany" | "get" | "remove" | "claim" | "settle" | "nextDueAt" | "list" | "countLanes" | "move" | "laneIds" | "policies" | "setPolicy" | "ping";
 
 /** A store that fails the methods named in `failing` with a plain Error (as a broken driver would). */
 export interface FlakyStore extends Store {
@@ -17,6 +17,7 @@ export function flakyStore(inner: Store): FlakyStore {
     failing: new Set(),
     failures: 0,
     put: (record) => call("put", () => inner.put(record)),
+    ...(inner.putMany && { putMany: (records) => call("putMany", () => inner.putMany!(records)) }),
     get: (id) => call("get", () => inner.get(id)),
     remove: (id) => call("remove", () => inner.remove(id)),
     claim: (request) => call("claim", () => inner.claim(request)),
