@@ -107,6 +107,9 @@ describe("the stats stream", () => {
     const server = await serveInProcess(app.fetch);
     try {
       await call("POST", "/messages", { message: { id: "due-now" }, topic: "t" });
+      const head = await fetch(`${server.url}/ui/stream`, { method: "HEAD", headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(head.status).toBe(200);
+      expect(head.headers.get("content-type")).toBe("text/event-stream");
       const stream = await openSse(`${server.url}/ui/stream`, { authorization: `Bearer ${TOKEN}` });
       const first = await stream.nextFrame();
       expect(first.event).toBe("panels");

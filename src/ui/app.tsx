@@ -75,7 +75,11 @@ export function createUi(pitstop: Pitstop, options: UiOptions) {
   });
 
   if (auth) ui.use("/stream", requireAuth(auth));
-  ui.get("/stream", (c) => statsStream(c, renderPanels, { intervalMs, heartbeatMs: options.heartbeatMs ?? 15_000, log }));
+  ui.get("/stream", (c) => {
+    // Hono runs GET handlers for HEAD and drops the body: a stream here would read the store every second for nobody.
+    if (c.req.method === "HEAD") return c.body(null, 200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    return statsStream(c, renderPanels, { intervalMs, heartbeatMs: options.heartbeatMs ?? 15_000, log });
+  });
 
   ui.post("/login", bodyLimit({ maxSize: 4096, onError: (c) => errorResponse(c, new PitstopError("payload_too_large", "The token form takes at most 4 KiB.")) }), async (c) => {
     if (auth === undefined) return c.redirect("/ui", 303);
