@@ -145,12 +145,14 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
 
   // Bad input: a clear error, and nothing stored changes.
   await schedule({ message: { id: "keep", v: 1 }, at: Date.now() + 60_000 });
+  // One reading of the clock: two could straddle a millisecond and make `end` equal `at` (valid).
+  const now = Date.now();
   const bad = [
     await call("POST", "/messages", "{not json"),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, surprise: true }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, at: "tomorrow" }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, end: Date.now() }),
-    await call("POST", "/messages", { message: { id: "keep", v: 2 }, interval: "PT1H", at: Date.now(), end: Date.now() - 1 }),
+    await call("POST", "/messages", { message: { id: "keep", v: 2 }, interval: "PT1H", at: now, end: now - 1 }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, cron: "0 9 * * *", tz: "Europe/Atlantis" }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, cron: "61 * * * *" }),
     await call("POST", "/messages", { message: { id: "bad\nid" } }),
