@@ -63,7 +63,13 @@ export function createUi(pitstop: Pitstop, options: UiOptions) {
 
   ui.get("/", async (c) => {
     if (!(await loggedIn(c))) return login(c);
-    return page(c, "pitstop", <div id="live" dangerouslySetInnerHTML={{ __html: await renderPanels() }} />);
+    return page(
+      c,
+      "pitstop",
+      <div id="live">
+        <Panels snapshot={await snapshot()} />
+      </div>,
+    );
   });
 
   ui.get("/messages/:id", async (c) => {
