@@ -26,7 +26,20 @@ module.exports = {
       comment: "The app talks to the engine only through its public surface (src/engine/index.ts).",
       severity: "error",
       from: { path: "^src/http/" },
-      to: { path: "^src/", pathNot: ["^src/http/", "^src/engine/index[.]ts$", "^src/api-schemas[.]ts$", "^src/metrics/index[.]ts$", CORE] },
+      to: { path: "^src/", pathNot: ["^src/http/", "^src/ui/app[.]tsx$", "^src/engine/index[.]ts$", "^src/api-schemas[.]ts$", "^src/metrics/index[.]ts$", CORE] },
+    },
+    {
+      name: "ui-uses-the-engine-interface",
+      comment: "The dashboard reads through the engine's public surface and shares the app's auth and error answers; it never claims, and builds no metrics.",
+      severity: "error",
+      from: { path: "^src/ui/" },
+      to: { path: "^src/", pathNot: ["^src/ui/", "^src/engine/index[.]ts$", "^src/http/auth[.]ts$", "^src/http/errors[.]ts$", "^src/metrics/index[.]ts$", CORE] },
+    },
+    {
+      name: "ui-takes-only-types-from-metrics",
+      severity: "error",
+      from: { path: "^src/ui/" },
+      to: { path: "^src/metrics/", dependencyTypesNot: ["type-only"] },
     },
     {
       name: "http-takes-only-types-from-metrics",

@@ -1,26 +1,27 @@
 import { Hono } from "hono";
-import { bearerAuth } from "hono/bearer-auth";
 import { cors } from "hono/cors";
 import type { Pitstop } from "../engine/index.ts";
 import { PitstopError } from "../errors.ts";
 import { consoleLogger, type Logger } from "../log.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { parseBody, readOptionalJson, validJson } from "./body.ts";
-import { errorResponse, onError } from "./errors.ts";
+import { requireAuth } from "./auth.ts";
+import { onError } from "./errors.ts";
 import { formatTime } from "../schedule.ts";
 import { MAX_BATCH_MESSAGES, ackBody, batchAckBody, batchStoreBody, eventsQuery, extendBody, idParam, listQuery, nackBody, policyBody, previewBody, redriveBody, storeBody, ticketBody, topicParam } from "../api-schemas.ts";
 import { openapiHandler, routes as doc } from "./openapi.ts";
 import { invalidRequest, valid } from "./schemas.ts";
 import { eventStream } from "./sse.ts";
 import { ticketSigner, withTickets } from "./ticket.ts";
+import { createUi } from "../ui/app.tsx";
 
 /** Options of the HTTP app. */
 export interface AppOptions {
   /**
    * When set, every route but `/health` and `/openapi.json` requires `Authorization: Bearer
-   * <token>` (compared in constant time), or on `GET /events` a ticket from `POST /tickets`
-   * (signed with a key derived from the token). A token is made of `A-Z a-z 0-9 . _ ~ + / -`,
-   * optionally ending in `=`.
+   * <token>` or the dashboard's token cookie (see `auth.ts`; compared in constant time), or on
+   * `GET /events` a ticket from `POST /tickets` (signed with a key derived from the token). A
+   * token is made of `A-Z a-z 0-9 . _ ~ + / -`, optionally ending in `=`.
    */
   token?: string;
   /** Largest request body in bytes. @default 1048576 (1 MiB) */
@@ -71,22 +72,24 @@ export function createApp(pitstop: Pitstop, options: AppOptions = {}) {
     return c.json(health, health.ok ? 200 : 503);
   });
 
-  const unauthorized = { message: (c: Parameters<typeof errorResponse>[0]) => errorResponse(c, new PitstopError("unauthorized", "Send Authorization: Bearer <token> with the configured PITSTOP_TOKEN.")) };
-  const metrics = options.metrics;
+  const { token, metrics } = options;
+  const auth = { tokens: token === undefined ? [] : [token], cookieToken: token };
   if (metrics) {
-    const tokens = [options.token, options.metricsToken].filter((t) => t !== undefined);
-    if (tokens.length > 0) app.use("/metrics", bearerAuth({ token: tokens, noAuthenticationHeader: unauthorized, invalidAuthenticationHeader: unauthorized, invalidToken: unauthorized }));
+    const tokens = [token, options.metricsToken].filter((t) => t !== undefined);
+    if (tokens.length > 0) app.use("/metrics", requireAuth({ ...auth, tokens }));
     // Registered before the API's auth, so the metrics token alone is enough here.
     app.get("/metrics", async (c) => c.body(await metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
   }
 
   // Public, like /health: it describes the API and holds no data.
-  app.get("/openapi.json", openapiHandler(app, { auth: options.token !== undefined }));
+  app.get("/openapi.json", openapiHandler(app, { auth: token !== undefined }));
 
-  if (options.token !== undefined) {
-    const bearer = bearerAuth({ token: options.token, noAuthenticationHeader: unauthorized, invalidAuthenticationHeader: unauthorized, invalidToken: unauthorized });
-    const tickets = ticketSigner(options.token);
-    app.use("*", withTickets(tickets, bearer, () => pitstop.now()));
+  // The dashboard answers its login form without credentials, so it comes before the API's auth.
+  app.route("/ui", createUi(pitstop, { auth: token === undefined ? undefined : auth, metrics, log }));
+
+  if (token !== undefined) {
+    const tickets = ticketSigner(token);
+    app.use("*", withTickets(tickets, requireAuth(auth), () => pitstop.now()));
     app.post("/tickets", doc.tickets, validJson(ticketBody, maxBody), async (c) => c.json(await tickets.issue(c.req.valid("json"), pitstop.now())));
   }
 

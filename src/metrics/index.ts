@@ -1,5 +1,7 @@
 import type { Pitstop } from "../engine/index.ts";
-import { Histogram, Registry, Scalar } from "./registry.ts";
+import { Histogram, Registry, Scalar, type HistogramTotals } from "./registry.ts";
+
+export type { HistogramTotals } from "./registry.ts";
 
 /** Lateness buckets in seconds: 1 ms to 60 s. */
 const LATENESS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -24,6 +26,8 @@ export interface Metrics {
   webhookCall(code: string, seconds: number): void;
   /** An SSE delivery stream opened (+1) or closed (−1). */
   sseStreams(delta: 1 | -1): void;
+  /** Delivery lateness (seconds) per bucket, over every topic and transport: what the dashboard draws. */
+  latenessTotals(): HistogramTotals;
   /** The exposition text. Reads the counts from the store at most once per cache period. */
   render(): Promise<string>;
 }
@@ -71,6 +75,7 @@ export function createMetrics(pitstop: Pitstop, options: MetricsOptions = {}): M
   return {
     webhookCall: (code, seconds) => webhook.observe({ code }, seconds),
     sseStreams: (delta) => streams.inc({}, delta),
+    latenessTotals: () => lateness.totals(),
     async render() {
       if (now() - countsReadAt >= cacheMs) {
         reading ??= readCounts().finally(() => (reading = undefined));

@@ -73,6 +73,14 @@ export class Scalar implements Metric {
   }
 }
 
+/** A histogram's observations per bucket (not cumulative). */
+export interface HistogramTotals {
+  /** Upper bounds, ascending. */
+  bounds: number[];
+  /** One count per bound, then the count above the last bound. */
+  counts: number[];
+}
+
 /** A histogram over fixed upper bounds (seconds, say); `+Inf` is added. */
 export class Histogram implements Metric {
   private readonly series: Series<{ counts: number[]; sum: number; count: number }>;
@@ -91,6 +99,16 @@ export class Histogram implements Metric {
     if (i >= 0) s.counts[i]!++;
     s.sum += value;
     s.count++;
+  }
+
+  /** Observations per bucket over every series: `counts[i]` ≤ `bounds[i]`, the last one above them all. */
+  totals(): HistogramTotals {
+    const counts = [...this.buckets.map(() => 0), 0];
+    for (const { value } of this.series.map.values()) {
+      value.counts.forEach((n, i) => (counts[i]! += n));
+      counts[this.buckets.length]! += value.count - value.counts.reduce((a, b) => a + b, 0);
+    }
+    return { bounds: [...this.buckets], counts };
   }
 
   render(): string {

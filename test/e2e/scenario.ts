@@ -2,6 +2,7 @@ import { expect } from "vitest";
 import { jsonClient } from "../support/http.ts";
 import { openSse, type SseClient } from "../support/sse.ts";
 import { runFailureScenario } from "./scenario-failures.ts";
+import { runObserveScenario } from "./scenario-observe.ts";
 
 /** What the server under test was started with. */
 export interface ScenarioOptions {
@@ -11,12 +12,15 @@ export interface ScenarioOptions {
   lockTimeMs: number;
   /** The store `/health` should report. @default "memory" */
   store?: string;
+  /** The server builds an engine per request (Workers with a database store): its metric counters cover one request. */
+  enginePerRequest?: boolean;
 }
 
 /**
  * The user's journey over HTTP, the same on every runtime: store, receive on SSE, ack,
- * recurring ×3, cron with seconds ×3 and a zoned preview, replace, remove, lock expiry, extend,
- * nack, release on disconnect, bad input, auth, the OpenAPI document and a stream ticket.
+ * metrics and the dashboard, recurring ×3, cron with seconds ×3 and a zoned preview, replace,
+ * remove, lock expiry, extend, nack, release on disconnect, bad input, auth, the OpenAPI document
+ * and a stream ticket.
  */
 export async function runScenario(base: string, options: ScenarioOptions): Promise<void> {
   const auth: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
@@ -62,6 +66,7 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
     expect(Date.parse(first.deadline)).toBeLessThanOrEqual(Date.now() + options.lockTimeMs);
     expect((await ack(first.id, first.token)).status).toBe(204);
     expect((await call("GET", `/messages/${first.id}`)).status).toBe(404);
+    await runObserveScenario(base, topic, { token: options.token, enginePerRequest: options.enginePerRequest });
 
     // Recurring: three occurrences, end included, then gone.
     const start = Date.now() + 200;
@@ -151,12 +156,14 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
 
   // Bad input: a clear error, and nothing stored changes.
   await schedule({ message: { id: "keep", v: 1 }, at: Date.now() + 60_000 });
+  // One reading of the clock: two could straddle a millisecond and make `end` equal `at` (valid).
+  const now = Date.now();
   const bad = [
     await call("POST", "/messages", "{not json"),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, surprise: true }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, at: "tomorrow" }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, end: Date.now() }),
-    await call("POST", "/messages", { message: { id: "keep", v: 2 }, interval: "PT1H", at: Date.now(), end: Date.now() - 1 }),
+    await call("POST", "/messages", { message: { id: "keep", v: 2 }, interval: "PT1H", at: now, end: now - 1 }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, cron: "0 9 * * *", tz: "Europe/Atlantis" }),
     await call("POST", "/messages", { message: { id: "keep", v: 2 }, cron: "61 * * * *" }),
     await call("POST", "/messages", { message: { id: "bad\nid" } }),

@@ -129,7 +129,7 @@ describe("Cloudflare Workers runtime with PITSTOP_STORE=mongodb (real driver in 
   });
 
   it("runs the whole HTTP scenario", async () => {
-    await runScenario(server.url, { lockTimeMs: 3000, store: "mongodb" });
+    await runScenario(server.url, { lockTimeMs: 3000, store: "mongodb", enginePerRequest: true });
   }, 60_000);
 
   it("opens a client per request and closes it when the response, or the SSE stream, ends", async () => {
