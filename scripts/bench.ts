@@ -93,13 +93,13 @@ async function backend(): Promise<Backend> {
 }
 
 async function sqliteBackend(): Promise<Backend> {
-  const { sqliteStore } = await import("../src/stores/sqlite.ts");
+  const { sqliteFileStore } = await import("../src/stores/sqlite-node.ts");
   const dir = mkdtempSync(join(tmpdir(), "pitstop-bench-"));
   const stores: Store[] = [];
   return {
     label: "SQLite store, a file in WAL mode, synchronous=FULL",
     make: async () => {
-      const store = sqliteStore({ path: join(dir, `bench-${stores.length}.db`) });
+      const store = sqliteFileStore({ path: join(dir, `bench-${stores.length}.db`) });
       stores.push(store);
       return store;
     },

@@ -40,8 +40,8 @@ export interface AssembleOptions {
 export async function openStore(config: PitstopConfig, options: { connect: boolean }): Promise<Store> {
   if (config.store === "memory") return memoryStore();
   if (config.store === "sqlite") {
-    const { connectSqliteStore, sqliteStore } = await import("../stores/sqlite.ts");
-    return options.connect ? connectSqliteStore(config.sqlite) : sqliteStore(config.sqlite);
+    const { connectSqliteFileStore, sqliteFileStore } = await import("../stores/sqlite-node.ts");
+    return options.connect ? connectSqliteFileStore(config.sqlite) : sqliteFileStore(config.sqlite);
   }
   const { connectMongoStore, mongoStore } = await import("../stores/mongodb.ts");
   const mongo = { url: config.mongodb.uri, dbName: config.mongodb.dbName, collection: config.mongodb.collection };

@@ -1,4 +1,3 @@
-import type BetterSqlite3 from "better-sqlite3";
 import { PitstopError, unavailable } from "../errors.ts";
 import type { ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
 import { connected, keysetCursor, keysetPosition } from "./shared.ts";
@@ -18,7 +17,7 @@ export interface SqliteQueries {
 
 /**
  * The narrow SQLite surface the store runs on, so one store serves better-sqlite3 on Node
- * ({@link betterSqliteAdapter}) and, later, a Durable Object's `ctx.storage.sql` (whose
+ * (`betterSqliteAdapter`, in sqlite-node.ts) and a Durable Object's `ctx.storage.sql` (whose
  * `transactionSync` and `exec` fit it). Every call is synchronous.
  */
 export interface SqliteAdapter {
@@ -33,10 +32,12 @@ export interface SqliteAdapter {
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
-  /** Database file on Node (created if absent; `":memory:"` for a private in-memory one). @default "./pitstop.db" */
-  path?: string;
-  /** An opened database to use instead of `path` (e.g. a Durable Object's storage); `dispose()` leaves it open. */
-  adapter?: SqliteAdapter;
+  /**
+   * The database: an opened adapter (e.g. over a Durable Object's storage), which `dispose()`
+   * leaves open, or a function opening one on first use, whose adapter `dispose()` closes. An
+   * opener should reject with a one-line `store_unavailable` naming what it could not open.
+   */
+  adapter: SqliteAdapter | (() => Promise<SqliteAdapter>);
 }
 
 /** A {@link Store} over SQLite that can also be opened ahead of its first use. */
@@ -71,25 +72,24 @@ const schema = [
 ];
 
 /**
- * The durable store for one machine, with no server to run: messages in one SQLite file. Each
- * operation is one transaction, so a claim is atomic across every store and process on the file.
- * On Node the database is opened through better-sqlite3 (loaded on first use) in WAL mode with
- * `synchronous=FULL`: when a write resolves, its transaction is on disk.
+ * The Store contract over a SQLite database. Each operation is one transaction, so a claim is
+ * atomic across every store and process on the database. On Node, `sqliteFileStore` (in
+ * sqlite-node.ts) opens a file through better-sqlite3.
  */
-export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
-  const path = options.path ?? "./pitstop.db";
+export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const owned = typeof options.adapter === "function";
   let ready: Promise<SqliteAdapter> | undefined;
   let disposed = false;
 
   const open = async (): Promise<SqliteAdapter> => {
     let db: SqliteAdapter | undefined;
     try {
-      db = options.adapter ?? (await betterSqliteAdapter(path));
+      db = typeof options.adapter === "function" ? await options.adapter() : options.adapter;
       db.transaction((sql) => schema.forEach((statement) => sql.run(statement)));
       return db;
     } catch (error) {
-      if (!options.adapter) db?.close();
-      throw unavailable(error, options.adapter ? "Cannot use the given SQLite database" : `Cannot open the SQLite database ${path}`);
+      if (owned) db?.close();
+      throw unavailable(error, "Cannot set up the SQLite database");
     }
   };
 
@@ -195,52 +195,14 @@ export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
       if (disposed) return;
       disposed = true;
       const db = await ready?.catch(() => undefined);
-      if (!options.adapter) db?.close();
+      if (owned) db?.close();
     },
   };
 }
 
 /** A store over SQLite, opened with its tables; rejects with `store_unavailable` (one line). */
-export async function connectSqliteStore(options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+export async function connectSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
   return connected(sqliteStore(options));
-}
-
-/**
- * Opens `path` with better-sqlite3 (imported on this first use). WAL lets readers run beside the
- * one writer; `synchronous=FULL` syncs the WAL at every commit, so a stored or settled message
- * survives a power loss once its request is answered (NORMAL would only survive a process crash).
- * Writers from other processes wait up to 5 s for the lock.
- */
-export async function betterSqliteAdapter(path: string): Promise<SqliteAdapter> {
-  let Database: typeof BetterSqlite3;
-  try {
-    Database = (await import("better-sqlite3")).default;
-  } catch (error) {
-    throw new PitstopError("store_unavailable", "The SQLite store needs the better-sqlite3 package: npm install better-sqlite3@12", { cause: error });
-  }
-  const db = new Database(path, { timeout: 5000 });
-  try {
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = FULL");
-  } catch (error) {
-    db.close();
-    throw error;
-  }
-  const statements = new Map<string, BetterSqlite3.Statement>();
-  const prepared = (sql: string) => {
-    let statement = statements.get(sql);
-    if (!statement) statements.set(sql, (statement = db.prepare(sql)));
-    return statement;
-  };
-  const queries: SqliteQueries = {
-    run: (sql, ...params) => prepared(sql).run(...params).changes,
-    all: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).all(...params) as T[],
-    get: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).get(...params) as T | undefined,
-  };
-  return {
-    transaction: (body) => db.transaction(() => body(queries)).immediate(),
-    close: () => db.close(),
-  };
 }
 
 interface Row {
