@@ -15,7 +15,7 @@
  * littered heap) and their median p99s. The other workloads run with them.
  * With `--store mongodb` it uses MONGODB_URI, or starts the project's wire-protocol test double
  * (labelled as such), and prints database round trips per delivered message. With `--store sqlite`
- * each run gets a fresh database file (WAL, synchronous=FULL) in a temporary directory.
+ * each run gets a fresh database file (WAL, group commit) in a temporary directory.
  */
 import { serve } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
@@ -97,7 +97,7 @@ async function sqliteBackend(): Promise<Backend> {
   const dir = mkdtempSync(join(tmpdir(), "pitstop-bench-"));
   const stores: Store[] = [];
   return {
-    label: "SQLite store, a file in WAL mode, synchronous=FULL",
+    label: "SQLite store, a file in WAL mode, group commit, log synced before answering",
     make: async () => {
       const store = sqliteFileStore({ path: join(dir, `bench-${stores.length}.db`) });
       stores.push(store);

@@ -23,10 +23,18 @@ export interface SqliteQueries {
 export interface SqliteAdapter {
   /**
    * Runs `body` as one write transaction (BEGIN IMMEDIATE: no other writer between its first read
-   * and its commit) and returns its result; when `body` throws, rolls back and rethrows.
+   * and its commit) and returns its result; when `body` throws, rolls back and rethrows. With
+   * `"read"`, `body` only reads, and may run outside a write transaction.
    */
-  transaction<T>(body: (sql: SqliteQueries) => T): T;
-  /** Closes the database; the adapter is not used afterwards. */
+  transaction<T>(body: (sql: SqliteQueries) => T, mode?: "read"): T;
+  /**
+   * Group commit, where the adapter offers it: runs `body` as a write transaction, possibly in one
+   * COMMIT with others (each undone alone when it throws), and resolves with its result once that
+   * COMMIT is durable; when the COMMIT fails, every transaction in it rejects with
+   * `store_unavailable` and none is kept. The store then writes through it instead of `transaction`.
+   */
+  write?<T>(body: (sql: SqliteQueries) => T): Promise<T>;
+  /** Closes the database (committing what is pending); the adapter is not used afterwards. */
   close(): void;
 }
 
@@ -85,7 +93,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     let db: SqliteAdapter | undefined;
     try {
       db = typeof options.adapter === "function" ? await options.adapter() : options.adapter;
-      db.transaction((sql) => schema.forEach((statement) => sql.run(statement)));
+      const create = (sql: SqliteQueries) => schema.forEach((statement) => sql.run(statement));
+      await (db.write ? db.write(create) : db.transaction(create));
       return db;
     } catch (error) {
       if (owned) db?.close();
@@ -93,7 +102,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     }
   };
 
-  const run = async <T>(body: (sql: SqliteQueries) => T): Promise<T> => {
+  const run = async <T>(body: (sql: SqliteQueries) => T, mode?: "read"): Promise<T> => {
     if (disposed) throw new PitstopError("store_unavailable", "The SQLite store was disposed.");
     ready ??= open().catch((error) => {
       ready = undefined;
@@ -102,7 +111,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     const db = await ready;
     if (disposed) throw new PitstopError("store_unavailable", "The SQLite store was disposed.");
     try {
-      return db.transaction(body);
+      return mode !== "read" && db.write ? await db.write(body) : db.transaction(body, mode);
     } catch (error) {
       throw error instanceof PitstopError ? error : unavailable(error, "SQLite request failed");
     }
@@ -111,7 +120,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   return {
     name: "sqlite",
 
-    connect: () => run(() => {}),
+    connect: () => run(() => {}, "read"),
 
     put: (record) =>
       run((sql) => {
@@ -121,7 +130,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         return existed ? "replaced" : "created";
       }),
 
-    get: (id) => run((sql) => read(sql, id)),
+    get: (id) => run((sql) => read(sql, id), "read"),
 
     remove: (id) => run((sql) => sql.run("DELETE FROM messages WHERE id = ?", id) === 1),
 
@@ -153,6 +162,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         (sql) =>
           sql.get<{ due_at: number }>(`SELECT due_at FROM messages WHERE lane = ? ORDER BY ${ordered ? "at, seq, id" : "due_at, id"} LIMIT 1`, lane)
             ?.due_at,
+        "read",
       ),
 
     countLanes: (now) =>
@@ -162,7 +172,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
           now,
         );
         return new Map(rows.map((row) => [row.lane, { total: row.total, locked: row.locked }]));
-      }),
+      }, "read"),
 
     move: (id, from, to) =>
       run((sql) => {
@@ -173,13 +183,13 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         return true;
       }),
 
-    laneIds: (lane) => run((sql) => sql.all<{ id: string }>("SELECT id FROM messages WHERE lane = ? ORDER BY due_at, id", lane).map((row) => row.id)),
+    laneIds: (lane) => run((sql) => sql.all<{ id: string }>("SELECT id FROM messages WHERE lane = ? ORDER BY due_at, id", lane).map((row) => row.id), "read"),
 
     policies: () =>
       run((sql) => {
         const rows = sql.all<{ topic: string; policy: string }>("SELECT topic, policy FROM topics");
         return new Map(rows.map((row) => [row.topic, JSON.parse(row.policy) as StoredPolicy]));
-      }),
+      }, "read"),
 
     setPolicy: (topic, policy) =>
       run((sql) => {
@@ -187,9 +197,9 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         else sql.run("INSERT INTO topics (topic, policy) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET policy = excluded.policy", topic, JSON.stringify(policy));
       }),
 
-    list: (request) => run((sql) => listPage(sql, request)),
+    list: (request) => run((sql) => listPage(sql, request), "read"),
 
-    ping: () => run((sql) => void sql.get("SELECT 1")),
+    ping: () => run((sql) => void sql.get("SELECT 1"), "read"),
 
     async dispose() {
       if (disposed) return;
