@@ -1,3 +1,4 @@
+import { open as openFile, type FileHandle } from "node:fs/promises";
 import { PitstopError, unavailable } from "../errors.ts";
 import type { SqliteAdapter, SqliteQueries } from "./sqlite.ts";
 
@@ -167,5 +168,34 @@ export function groupCommit(db: SqliteConnection, options: GroupCommitOptions): 
       settleAll(queue, new PitstopError("store_unavailable", "The SQLite database is closed."));
       db.close();
     },
+  };
+}
+
+/**
+ * Syncs the write-ahead log of the database file `path` (for `synchronous=NORMAL` connections,
+ * see {@link SqliteConnection.sync}). The log is opened once and kept open: SQLite's POSIX locks
+ * are on the database and `-shm` files, never on the log, so this descriptor cannot drop them. A
+ * failed open is tried again at the next sync.
+ */
+export function walSyncer(path: string): { sync(): Promise<void>; close(): void } {
+  let log: Promise<FileHandle> | undefined;
+  const opened = () =>
+    (log ??= openFile(`${path}-wal`, "r").catch((error: unknown) => {
+      log = undefined;
+      throw error;
+    }));
+  return {
+    sync: async () => (await opened()).datasync(),
+    close: () => void log?.then((handle) => handle.close()).catch(() => {}),
+  };
+}
+
+/** `prepare`, remembering each statement so it is compiled once per connection. */
+export function statementCache<S>(prepare: (sql: string) => S): (sql: string) => S {
+  const statements = new Map<string, S>();
+  return (sql) => {
+    let statement = statements.get(sql);
+    if (!statement) statements.set(sql, (statement = prepare(sql)));
+    return statement;
   };
 }

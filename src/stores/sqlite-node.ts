@@ -1,8 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
-import { open as openFile, type FileHandle } from "node:fs/promises";
 import { PitstopError, unavailable } from "../errors.ts";
 import { connected } from "./shared.ts";
-import { groupCommit, type SqliteConnection } from "./sqlite-batch.ts";
+import { groupCommit, statementCache, walSyncer, type SqliteConnection } from "./sqlite-batch.ts";
 import { sqliteStore, type SqliteAdapter, type SqliteStore, type SqliteValue } from "./sqlite.ts";
 
 /**
@@ -73,21 +72,8 @@ export async function betterSqliteConnection(path: string): Promise<SqliteConnec
     throw unavailable(error, `Cannot open the SQLite database ${path}`);
   }
   const open = db;
-  // The write-ahead log, opened once for syncing it and kept open: SQLite's POSIX locks are on the
-  // database and `-shm` files, never on the log, so this descriptor cannot drop them. A failed
-  // open is tried again at the next sync.
-  let log: Promise<FileHandle> | undefined;
-  const walLog = () =>
-    (log ??= openFile(`${open.name}-wal`, "r").catch((error: unknown) => {
-      log = undefined;
-      throw error;
-    }));
-  const statements = new Map<string, BetterSqlite3.Statement>();
-  const prepared = (sql: string) => {
-    let statement = statements.get(sql);
-    if (!statement) statements.set(sql, (statement = open.prepare(sql)));
-    return statement;
-  };
+  const prepared = statementCache((sql) => open.prepare(sql));
+  const wal = open.memory ? undefined : walSyncer(open.name);
   return {
     queries: {
       run: (sql, ...params) => prepared(sql).run(...params).changes,
@@ -97,10 +83,10 @@ export async function betterSqliteConnection(path: string): Promise<SqliteConnec
     exec: (sql) => void prepared(sql).run(),
     inTransaction: () => open.inTransaction,
     isBusy: (error) => (error as { code?: unknown } | undefined)?.code === "SQLITE_BUSY",
-    sync: open.memory ? undefined : async () => (await walLog()).datasync(),
+    sync: wal?.sync,
     close: () => {
       open.close();
-      void log?.then((handle) => handle.close()).catch(() => {});
+      wal?.close();
     },
   };
 }
