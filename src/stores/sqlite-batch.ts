@@ -48,7 +48,11 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-/** A {@link SqliteAdapter} over `db` whose write transactions commit in groups (`write`). */
+/**
+ * A {@link SqliteAdapter} over `db` whose write transactions commit in groups (`write`). Its
+ * `transaction` is for reads and set-up: with `sync`, a write made there is on disk only after
+ * the next batch's sync.
+ */
 export function groupCommit(db: SqliteConnection, options: GroupCommitOptions): SqliteAdapter {
   const maxBatch = options.maxBatch ?? 500;
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
@@ -160,7 +164,7 @@ export function groupCommit(db: SqliteConnection, options: GroupCommitOptions): 
     },
     close() {
       closed = true;
-      // What is queued is committed now (waiting for a busy lock as `flush` does), not dropped.
+      // What is queued is committed now while the lock can be had; what cannot be is rejected, never dropped silently.
       for (let before = Infinity; queue.length > 0 && queue.length < before; ) {
         before = queue.length;
         flush();

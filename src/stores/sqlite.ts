@@ -31,7 +31,8 @@ export interface SqliteAdapter {
    * Group commit, where the adapter offers it: runs `body` as a write transaction, possibly in one
    * COMMIT with others (each undone alone when it throws), and resolves with its result once that
    * COMMIT is durable; when the COMMIT fails, every transaction in it rejects with
-   * `store_unavailable` and none is kept. The store then writes through it instead of `transaction`.
+   * `store_unavailable` and none is kept. The store then writes only through it, and uses
+   * `transaction` only to read.
    */
   write?<T>(body: (sql: SqliteQueries) => T): Promise<T>;
   /** Closes the database (committing what is pending); the adapter is not used afterwards. */
