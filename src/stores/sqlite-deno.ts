@@ -33,11 +33,13 @@ export async function denoSqliteConnection(path: string): Promise<SqliteConnecti
     // A specifier held in a variable: type checking on Node 20 does not look for `node:sqlite`.
     const builtin = "node:sqlite";
     const { DatabaseSync } = (await import(builtin)) as { DatabaseSync: new (path: string, options: { timeout: number }) => DatabaseSync };
-    db = new DatabaseSync(path, { timeout: 20 });
+    db = new DatabaseSync(path, { timeout: 5000 });
     db.exec("PRAGMA journal_mode = WAL");
     // As on Node: COMMIT writes the log, `sync` syncs it off the event loop before writers are answered.
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA foreign_keys = ON");
+    // As on Node: 5 s to switch a new file to WAL beside another process, then 20 ms per try.
+    db.exec("PRAGMA busy_timeout = 20");
   } catch (error) {
     db?.close();
     throw unavailable(error, `Cannot open the SQLite database ${path}`);

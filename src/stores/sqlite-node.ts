@@ -60,13 +60,16 @@ export async function betterSqliteConnection(path: string): Promise<SqliteConnec
   }
   let db: BetterSqlite3.Database | undefined;
   try {
-    db = new Database(path, { timeout: 20 });
+    // Switching a new file to WAL needs it to itself: a process starting beside another waits up
+    // to 5 s for that, then only 20 ms per try (see the busy retry of sqlite-batch.ts).
+    db = new Database(path, { timeout: 5000 });
     db.pragma("journal_mode = WAL");
     // NORMAL: a COMMIT writes the log without syncing it; `sync` below then syncs it off the
     // event loop before any writer is answered, which is as durable as FULL.
     db.pragma("synchronous = NORMAL");
     // Off by default in SQLite; on, a deferred foreign key a caller adds to the file is checked at COMMIT.
     db.pragma("foreign_keys = ON");
+    db.pragma("busy_timeout = 20");
   } catch (error) {
     db?.close();
     throw unavailable(error, `Cannot open the SQLite database ${path}`);
