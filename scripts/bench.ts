@@ -17,7 +17,7 @@
  * littered heap) and their median p99s. The other workloads run with them.
  * With `--store mongodb` it uses MONGODB_URI, or starts the project's wire-protocol test double
  * (labelled as such), and prints database round trips per delivered message. With `--store sqlite`
- * each run gets a fresh database file (WAL, synchronous=FULL) in a temporary directory.
+ * each run gets a fresh database file (WAL, group commit) in a temporary directory.
  */
 import { serve } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
@@ -96,13 +96,13 @@ async function backend(): Promise<Backend> {
 }
 
 async function sqliteBackend(): Promise<Backend> {
-  const { sqliteStore } = await import("../src/stores/sqlite.ts");
+  const { sqliteFileStore } = await import("../src/stores/sqlite-node.ts");
   const dir = mkdtempSync(join(tmpdir(), "pitstop-bench-"));
   const stores: Store[] = [];
   return {
-    label: "SQLite store, a file in WAL mode, synchronous=FULL",
+    label: "SQLite store, a file in WAL mode, group commit, log synced before answering",
     make: async () => {
-      const store = sqliteStore({ path: join(dir, `bench-${stores.length}.db`) });
+      const store = sqliteFileStore({ path: join(dir, `bench-${stores.length}.db`) });
       stores.push(store);
       return store;
     },

@@ -4,6 +4,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { createMetrics } from "../metrics/index.ts";
 import { durationMs } from "../schedule.ts";
 import { memoryStore } from "../stores/memory.ts";
+import type { SqliteAdapter } from "../stores/sqlite.ts";
 import type { Store } from "../types.ts";
 import { checkCallbackUrl } from "../webhook/callback-url.ts";
 import type { WebhookOptions } from "../webhook/deliver.ts";
@@ -33,15 +34,30 @@ export interface AssembleOptions {
 }
 
 /**
+ * How a runtime opens a SQLite file (Node: better-sqlite3, Deno: `node:sqlite`), handed in by the
+ * runtime so no SQLite driver enters a bundle that has none (the Worker's).
+ */
+export type SqliteOpener = (path: string) => Promise<SqliteAdapter>;
+
+/** What a long-running runtime brings to {@link prepareServer}. */
+export interface ServerOptions extends AssembleOptions {
+  /** Opens `PITSTOP_SQLITE_PATH` for `PITSTOP_STORE=sqlite`; without it that store is refused. */
+  sqlite?: SqliteOpener;
+}
+
+/**
  * The store the configuration names. With `connect`, a MongoDB or SQLite store is connected (or
  * its file opened) and indexed before it is returned, so a server can refuse to start on a bad URI
  * or path; a driver is imported only when its store is used.
  */
-export async function openStore(config: PitstopConfig, options: { connect: boolean }): Promise<Store> {
+export async function openStore(config: PitstopConfig, options: { connect: boolean; sqlite?: SqliteOpener }): Promise<Store> {
   if (config.store === "memory") return memoryStore();
   if (config.store === "sqlite") {
+    const { sqlite } = options;
+    if (!sqlite) throw new Error("this runtime has no SQLite driver");
     const { connectSqliteStore, sqliteStore } = await import("../stores/sqlite.ts");
-    return options.connect ? connectSqliteStore(config.sqlite) : sqliteStore(config.sqlite);
+    const file = { adapter: () => sqlite(config.sqlite.path) };
+    return options.connect ? connectSqliteStore(file) : sqliteStore(file);
   }
   const { connectMongoStore, mongoStore } = await import("../stores/mongodb.ts");
   const mongo = { url: config.mongodb.uri, dbName: config.mongodb.dbName, collection: config.mongodb.collection };
@@ -91,7 +107,7 @@ export interface PreparedServer extends Assembly {
  * Reads the configuration and opens the store. Rejects with an `Error` whose message is the one
  * line to print (naming the bad variable, or why the store cannot be opened).
  */
-export async function prepareServer(env: Record<string, string | undefined>, options: AssembleOptions = {}): Promise<PreparedServer> {
+export async function prepareServer(env: Record<string, string | undefined>, options: ServerOptions = {}): Promise<PreparedServer> {
   let config: PitstopConfig;
   let address: { port: number; host: string };
   try {
@@ -100,7 +116,7 @@ export async function prepareServer(env: Record<string, string | undefined>, opt
   } catch (error) {
     throw error instanceof ConfigError ? error : new Error(String(error));
   }
-  const store = await openStore(config, { connect: true }).catch((error: unknown) => {
+  const store = await openStore(config, { connect: true, sqlite: options.sqlite }).catch((error: unknown) => {
     throw new Error(`cannot open the ${config.store} store: ${(error as Error).message}`);
   });
   const assembly = assemble(config, store, options);

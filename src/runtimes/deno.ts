@@ -1,3 +1,4 @@
+import { denoSqliteAdapter } from "../stores/sqlite-deno.ts";
 import { prepareServer } from "./compose.ts";
 
 // The part of the Deno namespace used here, declared locally so `tsc` needs no Deno types.
@@ -17,7 +18,7 @@ function fail(message: string): never {
   Deno.exit(1);
 }
 
-const server = await prepareServer(Deno.env.toObject(), { tty: Deno.stdout.isTerminal() }).catch((error: Error) => fail(error.message));
+const server = await prepareServer(Deno.env.toObject(), { tty: Deno.stdout.isTerminal(), sqlite: (path) => denoSqliteAdapter(path) }).catch((error: Error) => fail(error.message));
 let http: ReturnType<typeof Deno.serve>;
 try {
   http = Deno.serve(

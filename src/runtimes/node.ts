@@ -1,4 +1,5 @@
 import { serve } from "@hono/node-server";
+import { betterSqliteAdapter } from "../stores/sqlite-node.ts";
 import { prepareServer } from "./compose.ts";
 
 function fail(message: string): never {
@@ -6,7 +7,7 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-const server = await prepareServer(process.env, { tty: process.stdout.isTTY === true }).catch((error: Error) => fail(error.message));
+const server = await prepareServer(process.env, { tty: process.stdout.isTTY === true, sqlite: (path) => betterSqliteAdapter(path) }).catch((error: Error) => fail(error.message));
 const http = serve({ fetch: server.app.fetch, port: server.port, hostname: server.host }, (info) => {
   server.log("info", server.listeningLine(info.address, info.port));
 });

@@ -1,4 +1,3 @@
-import type BetterSqlite3 from "better-sqlite3";
 import { PitstopError, unavailable } from "../errors.ts";
 import type { ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
 import { connected, keysetCursor, keysetPosition } from "./shared.ts";
@@ -18,25 +17,36 @@ export interface SqliteQueries {
 
 /**
  * The narrow SQLite surface the store runs on, so one store serves better-sqlite3 on Node
- * ({@link betterSqliteAdapter}) and, later, a Durable Object's `ctx.storage.sql` (whose
+ * (`betterSqliteAdapter`, in sqlite-node.ts) and a Durable Object's `ctx.storage.sql` (whose
  * `transactionSync` and `exec` fit it). Every call is synchronous.
  */
 export interface SqliteAdapter {
   /**
    * Runs `body` as one write transaction (BEGIN IMMEDIATE: no other writer between its first read
-   * and its commit) and returns its result; when `body` throws, rolls back and rethrows.
+   * and its commit) and returns its result; when `body` throws, rolls back and rethrows. With
+   * `"read"`, `body` only reads, and may run outside a write transaction.
    */
-  transaction<T>(body: (sql: SqliteQueries) => T): T;
-  /** Closes the database; the adapter is not used afterwards. */
+  transaction<T>(body: (sql: SqliteQueries) => T, mode?: "read"): T;
+  /**
+   * Group commit, where the adapter offers it: runs `body` as a write transaction, possibly in one
+   * COMMIT with others (each undone alone when it throws), and resolves with its result once that
+   * COMMIT is durable; when the COMMIT fails, every transaction in it rejects with
+   * `store_unavailable` and none is kept. The store then writes only through it, and uses
+   * `transaction` only to read.
+   */
+  write?<T>(body: (sql: SqliteQueries) => T): Promise<T>;
+  /** Closes the database (committing what is pending); the adapter is not used afterwards. */
   close(): void;
 }
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
-  /** Database file on Node (created if absent; `":memory:"` for a private in-memory one). @default "./pitstop.db" */
-  path?: string;
-  /** An opened database to use instead of `path` (e.g. a Durable Object's storage); `dispose()` leaves it open. */
-  adapter?: SqliteAdapter;
+  /**
+   * The database: an opened adapter (e.g. over a Durable Object's storage), which `dispose()`
+   * leaves open, or a function opening one on first use, whose adapter `dispose()` closes. An
+   * opener should reject with a one-line `store_unavailable` naming what it could not open.
+   */
+  adapter: SqliteAdapter | (() => Promise<SqliteAdapter>);
 }
 
 /** A {@link Store} over SQLite that can also be opened ahead of its first use. */
@@ -71,29 +81,29 @@ const schema = [
 ];
 
 /**
- * The durable store for one machine, with no server to run: messages in one SQLite file. Each
- * operation is one transaction, so a claim is atomic across every store and process on the file.
- * On Node the database is opened through better-sqlite3 (loaded on first use) in WAL mode with
- * `synchronous=FULL`: when a write resolves, its transaction is on disk.
+ * The Store contract over a SQLite database. Each operation is one transaction, so a claim is
+ * atomic across every store and process on the database. On Node, `sqliteFileStore` (in
+ * sqlite-node.ts) opens a file through better-sqlite3.
  */
-export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
-  const path = options.path ?? "./pitstop.db";
+export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const owned = typeof options.adapter === "function";
   let ready: Promise<SqliteAdapter> | undefined;
   let disposed = false;
 
   const open = async (): Promise<SqliteAdapter> => {
     let db: SqliteAdapter | undefined;
     try {
-      db = options.adapter ?? (await betterSqliteAdapter(path));
-      db.transaction((sql) => schema.forEach((statement) => sql.run(statement)));
+      db = typeof options.adapter === "function" ? await options.adapter() : options.adapter;
+      const create = (sql: SqliteQueries) => schema.forEach((statement) => sql.run(statement));
+      await (db.write ? db.write(create) : db.transaction(create));
       return db;
     } catch (error) {
-      if (!options.adapter) db?.close();
-      throw unavailable(error, options.adapter ? "Cannot use the given SQLite database" : `Cannot open the SQLite database ${path}`);
+      if (owned) db?.close();
+      throw unavailable(error, "Cannot set up the SQLite database");
     }
   };
 
-  const run = async <T>(body: (sql: SqliteQueries) => T): Promise<T> => {
+  const run = async <T>(body: (sql: SqliteQueries) => T, mode?: "read"): Promise<T> => {
     if (disposed) throw new PitstopError("store_unavailable", "The SQLite store was disposed.");
     ready ??= open().catch((error) => {
       ready = undefined;
@@ -102,7 +112,7 @@ export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
     const db = await ready;
     if (disposed) throw new PitstopError("store_unavailable", "The SQLite store was disposed.");
     try {
-      return db.transaction(body);
+      return mode !== "read" && db.write ? await db.write(body) : db.transaction(body, mode);
     } catch (error) {
       throw error instanceof PitstopError ? error : unavailable(error, "SQLite request failed");
     }
@@ -111,13 +121,13 @@ export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
   return {
     name: "sqlite",
 
-    connect: () => run(() => {}),
+    connect: () => run(() => {}, "read"),
 
     put: (record) => run((sql) => putOne(sql, record)),
 
     putMany: (records) => run((sql) => records.map((record) => putOne(sql, record))),
 
-    get: (id) => run((sql) => read(sql, id)),
+    get: (id) => run((sql) => read(sql, id), "read"),
 
     remove: (id) => run((sql) => sql.run("DELETE FROM messages WHERE id = ?", id) === 1),
 
@@ -149,6 +159,7 @@ export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
         (sql) =>
           sql.get<{ due_at: number }>(`SELECT due_at FROM messages WHERE lane = ? ORDER BY ${ordered ? "at, seq, id" : "due_at, id"} LIMIT 1`, lane)
             ?.due_at,
+        "read",
       ),
 
     countLanes: (now) =>
@@ -158,7 +169,7 @@ export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
           now,
         );
         return new Map(rows.map((row) => [row.lane, { total: row.total, locked: row.locked }]));
-      }),
+      }, "read"),
 
     move: (id, from, to) =>
       run((sql) => {
@@ -169,13 +180,13 @@ export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
         return true;
       }),
 
-    laneIds: (lane) => run((sql) => sql.all<{ id: string }>("SELECT id FROM messages WHERE lane = ? ORDER BY due_at, id", lane).map((row) => row.id)),
+    laneIds: (lane) => run((sql) => sql.all<{ id: string }>("SELECT id FROM messages WHERE lane = ? ORDER BY due_at, id", lane).map((row) => row.id), "read"),
 
     policies: () =>
       run((sql) => {
         const rows = sql.all<{ topic: string; policy: string }>("SELECT topic, policy FROM topics");
         return new Map(rows.map((row) => [row.topic, JSON.parse(row.policy) as StoredPolicy]));
-      }),
+      }, "read"),
 
     setPolicy: (topic, policy) =>
       run((sql) => {
@@ -183,60 +194,22 @@ export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
         else sql.run("INSERT INTO topics (topic, policy) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET policy = excluded.policy", topic, JSON.stringify(policy));
       }),
 
-    list: (request) => run((sql) => listPage(sql, request)),
+    list: (request) => run((sql) => listPage(sql, request), "read"),
 
-    ping: () => run((sql) => void sql.get("SELECT 1")),
+    ping: () => run((sql) => void sql.get("SELECT 1"), "read"),
 
     async dispose() {
       if (disposed) return;
       disposed = true;
       const db = await ready?.catch(() => undefined);
-      if (!options.adapter) db?.close();
+      if (owned) db?.close();
     },
   };
 }
 
 /** A store over SQLite, opened with its tables; rejects with `store_unavailable` (one line). */
-export async function connectSqliteStore(options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+export async function connectSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
   return connected(sqliteStore(options));
-}
-
-/**
- * Opens `path` with better-sqlite3 (imported on this first use). WAL lets readers run beside the
- * one writer; `synchronous=FULL` syncs the WAL at every commit, so a stored or settled message
- * survives a power loss once its request is answered (NORMAL would only survive a process crash).
- * Writers from other processes wait up to 5 s for the lock.
- */
-export async function betterSqliteAdapter(path: string): Promise<SqliteAdapter> {
-  let Database: typeof BetterSqlite3;
-  try {
-    Database = (await import("better-sqlite3")).default;
-  } catch (error) {
-    throw new PitstopError("store_unavailable", "The SQLite store needs the better-sqlite3 package: npm install better-sqlite3@12", { cause: error });
-  }
-  const db = new Database(path, { timeout: 5000 });
-  try {
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = FULL");
-  } catch (error) {
-    db.close();
-    throw error;
-  }
-  const statements = new Map<string, BetterSqlite3.Statement>();
-  const prepared = (sql: string) => {
-    let statement = statements.get(sql);
-    if (!statement) statements.set(sql, (statement = db.prepare(sql)));
-    return statement;
-  };
-  const queries: SqliteQueries = {
-    run: (sql, ...params) => prepared(sql).run(...params).changes,
-    all: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).all(...params) as T[],
-    get: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).get(...params) as T | undefined,
-  };
-  return {
-    transaction: (body) => db.transaction(() => body(queries)).immediate(),
-    close: () => db.close(),
-  };
 }
 
 interface Row {

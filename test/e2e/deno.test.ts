@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { verifyWebhook } from "../../src/index.ts";
 import { findDeno, runDenoToExit, startDenoServer, type DenoServer } from "../support/deno.ts";
@@ -82,6 +85,30 @@ describe.skipIf(!denoPath)("Deno runtime on the MongoDB store (real driver → w
     await runScenario(server.url, { lockTimeMs: 3000, store: "mongodb" });
     expect(await server.stop("SIGTERM")).toBe(0);
   }, 60_000);
+});
+
+describe.skipIf(!denoPath)("Deno runtime on the SQLite store (node:sqlite, a file)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pitstop-deno-sqlite-"));
+  const path = join(dir, "pitstop.db");
+  const start = () =>
+    startDenoServer(denoPath, { PITSTOP_STORE: "sqlite", PITSTOP_SQLITE_PATH: path, PITSTOP_LOCK_TIME: "PT3S", PITSTOP_LOOP_TIME: "PT1S" }, 60_000, [
+      `--allow-read=${dir}`,
+      `--allow-write=${dir}`,
+    ]);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("runs the whole HTTP scenario, keeps a stored message across a restart, and exits 0 on SIGTERM", async () => {
+    const first = await start();
+    expect(first.output()).toMatch(listeningLine("sqlite"));
+    await runScenario(first.url, { lockTimeMs: 3000, store: "sqlite" });
+    const later = { message: { id: "kept", body: { text: "héllo ✓" } }, topic: "later", at: new Date(Date.now() + 3_600_000).toISOString() };
+    expect((await jsonClient(first.url)("POST", "/messages", later)).status).toBe(201);
+    expect(await first.stop("SIGTERM")).toBe(0);
+
+    const second = await start();
+    expect((await jsonClient(second.url)("GET", "/messages/kept")).json).toMatchObject({ message: later.message, topic: "later" });
+    expect(await second.stop("SIGTERM")).toBe(0);
+  }, 90_000);
 });
 
 describe.skipIf(!denoPath)("Deno runtime configuration", () => {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { jsonClient } from "../support/http.ts";
 import { runNodeServerToExit, startNodeServer, type NodeServer } from "../support/node-server.ts";
+import { openSse } from "../support/sse.ts";
 import { expectCrashHandOver, expectRefusedStart, listeningLine } from "./runtime-checks.ts";
 import { runScenario } from "./scenario.ts";
 
@@ -47,6 +48,46 @@ describe("Node runtime on the SQLite store (a file, through better-sqlite3)", ()
     const { second } = await expectCrashHandOver(await start(path), () => start(path));
     expect(await second.stop("SIGTERM")).toBe(0);
   }, 90_000);
+
+  it("shares one file between two servers under load: both store and deliver, no request fails, none delivered twice", async () => {
+    const path = join(dir, "shared.db");
+    const pair = await Promise.all([start(path, "PT30S"), start(path, "PT30S")]);
+    const perServer = 300;
+    const total = pair.length * perServer;
+    const deliveredBy = new Map<string, number>();
+    const twice: string[] = [];
+    const statuses: number[] = [];
+    const streams = await Promise.all(pair.map((server) => openSse(`${server.url}/events?topic=shared`)));
+    const receiving = streams.map(async (sse, k) => {
+      const call = jsonClient(pair[k].url);
+      while (deliveredBy.size < total) {
+        const delivery = await sse.nextDelivery(2000).catch(() => undefined);
+        if (!delivery) continue;
+        if (deliveredBy.has(delivery.id)) twice.push(delivery.id);
+        deliveredBy.set(delivery.id, k);
+        statuses.push((await call("POST", `/messages/${delivery.id}/ack`, { token: delivery.token })).status);
+      }
+    });
+    const storing = pair.map(async (server, k) => {
+      const call = jsonClient(server.url);
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < perServer) statuses.push((await call("POST", "/messages", { message: { id: `s${k}-${next++}` }, topic: "shared" })).status);
+        }),
+      );
+    });
+    await Promise.all([...storing, ...receiving]);
+    streams.forEach((sse) => sse.close());
+    expect(statuses.filter((status) => status !== 201 && status !== 204)).toEqual([]);
+    expect(twice).toEqual([]);
+    const byServer = pair.map((_, k) => [...deliveredBy.values()].filter((by) => by === k).length);
+    expect(Math.min(...byServer)).toBeGreaterThan(total / 10);
+    for (const server of pair) {
+      expect(server.output()).not.toMatch(/store_unavailable|store \w+ failed|locked/);
+      expect(await server.stop("SIGTERM")).toBe(0);
+    }
+  }, 120_000);
 
   it("refuses to start on a path it cannot open, with one clear line", async () => {
     expectRefusedStart(

@@ -3,10 +3,10 @@
  * the file `argv[2]` one record at a time (with a pause after each) from the epoch ms `argv[4]` on (so the processes start
  * together) until nothing is due, then prints the ids it won as JSON.
  */
-import { connectSqliteStore } from "../../src/stores/sqlite.ts";
+import { connectSqliteFileStore } from "../../src/stores/sqlite-node.ts";
 
 const [path, name, startAt] = process.argv.slice(2);
-const store = await connectSqliteStore({ path });
+const store = await connectSqliteFileStore({ path });
 await new Promise((resolve) => setTimeout(resolve, Number(startAt) - Date.now()));
 const won: string[] = [];
 for (let round = 0; ; round++) {

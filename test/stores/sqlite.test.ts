@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectSqliteStore, sqliteStore, type SqliteStore } from "../../src/stores/sqlite.ts";
+import type { SqliteStore } from "../../src/stores/sqlite.ts";
+import { connectSqliteFileStore, sqliteFileStore } from "../../src/stores/sqlite-node.ts";
 import type { StoredMessage } from "../../src/types.ts";
 import { testStore } from "./contract.ts";
 
@@ -15,8 +16,8 @@ const freshPath = () => join(dir, `test-${files++}.db`);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-testStore("sqlite (temporary file)", { make: async () => sqliteStore({ path: freshPath() }) });
-testStore("sqlite (:memory:)", { make: async () => sqliteStore({ path: ":memory:" }) });
+testStore("sqlite (temporary file)", { make: async () => sqliteFileStore({ path: freshPath() }) });
+testStore("sqlite (:memory:)", { make: async () => sqliteFileStore({ path: ":memory:" }) });
 
 const T0 = Date.parse("2026-03-01T12:00:00Z");
 const lane = "topic:default";
@@ -34,7 +35,7 @@ const record = (id: string, extra: Partial<StoredMessage> = {}): StoredMessage =
 describe("sqlite store on a file", () => {
   it("keeps records, locks and policies across closing and reopening the file", async () => {
     const path = freshPath();
-    const first = await connectSqliteStore({ path });
+    const first = await connectSqliteFileStore({ path });
     await first.put(record("kept"));
     await first.put(record("locked", { seq: 1 }));
     await first.setPolicy("default", { maxAttempts: 3, backoff: { baseMs: 10 } });
@@ -42,7 +43,7 @@ describe("sqlite store on a file", () => {
     await first.dispose();
     await first.dispose();
 
-    const second = await connectSqliteStore({ path });
+    const second = await connectSqliteFileStore({ path });
     expect(await second.get(claimed.id)).toEqual(claimed);
     expect(await second.get(claimed.id === "kept" ? "locked" : "kept")).toMatchObject({ message: { body: { nested: [1, "two"] } }, attempts: 0 });
     expect(await second.policies()).toEqual(new Map([["default", { maxAttempts: 3, backoff: { baseMs: 10 } }]]));
@@ -52,8 +53,8 @@ describe("sqlite store on a file", () => {
 
   it("never hands a record to two stores claiming on the same file at once", async () => {
     const path = freshPath();
-    const a = await connectSqliteStore({ path });
-    const b = await connectSqliteStore({ path });
+    const a = await connectSqliteFileStore({ path });
+    const b = await connectSqliteFileStore({ path });
     const ids = Array.from({ length: 200 }, (_, i) => `m-${i}`);
     for (const id of ids) await a.put(record(id));
     const won = new Map<string, string[]>();
@@ -77,7 +78,7 @@ describe("sqlite store on a file", () => {
 
   it("never hands a record to two processes claiming on the same file at once", async () => {
     const path = freshPath();
-    const store = await connectSqliteStore({ path });
+    const store = await connectSqliteFileStore({ path });
     const ids = Array.from({ length: 600 }, (_, i) => `p-${i}`);
     for (const id of ids) await store.put(record(id));
     await store.dispose();
@@ -89,21 +90,21 @@ describe("sqlite store on a file", () => {
     const all = won.flat();
     expect(all.length).toBe(ids.length);
     expect(new Set(all).size).toBe(ids.length);
-    const check = await connectSqliteStore({ path });
+    const check = await connectSqliteFileStore({ path });
     expect((await check.countLanes(T0)).get(lane)).toEqual({ total: ids.length, locked: ids.length });
     await check.dispose();
   }, 60_000);
 
   it("fails on a bad path with one clear store_unavailable line", async () => {
     const path = join(dir, "no-such-dir", "pitstop.db");
-    const error = await connectSqliteStore({ path }).catch((e: unknown) => e);
+    const error = await connectSqliteFileStore({ path }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "store_unavailable" });
     expect((error as Error).message).toMatch(new RegExp(`^Cannot open the SQLite database ${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: \\S.*$`));
     expect((error as Error).message).not.toContain("\n");
   });
 
   it("refuses every call once disposed", async () => {
-    const store = sqliteStore({ path: ":memory:" });
+    const store = sqliteFileStore({ path: ":memory:" });
     await store.put(record("x"));
     await store.dispose();
     await expect(store.get("x")).rejects.toMatchObject({ code: "store_unavailable" });

@@ -35,15 +35,15 @@ export function startDenoArgs(): string[] {
 /** A pitstop Deno server started as `npm run start:deno` would, on a free port. */
 export type DenoServer = ServerProcess;
 
-const denoServer = (deno: string, env: Record<string, string>): ServerCommand => ({
+const denoServer = (deno: string, env: Record<string, string>, flags: string[] = []): ServerCommand => ({
   command: deno,
-  args: startDenoArgs(),
+  args: ((args) => [args[0], ...flags, ...args.slice(1)])(startDenoArgs()),
   env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
 });
 
-/** Runs `src/runtimes/deno.ts` with `env` and waits for its "listening on" line. */
-export function startDenoServer(deno: string, env: Record<string, string>, timeoutMs = 60_000): Promise<DenoServer> {
-  return startServerProcess(denoServer(deno, env), timeoutMs);
+/** Runs `src/runtimes/deno.ts` with `env` (and `flags` after `run`, e.g. more permissions) and waits for its "listening on" line. */
+export function startDenoServer(deno: string, env: Record<string, string>, timeoutMs = 60_000, flags: string[] = []): Promise<DenoServer> {
+  return startServerProcess(denoServer(deno, env, flags), timeoutMs);
 }
 
 /** Runs the Deno runtime expecting it to fail at start; resolves with its exit code and output. */

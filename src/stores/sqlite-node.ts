@@ -1,0 +1,95 @@
+import type BetterSqlite3 from "better-sqlite3";
+import { PitstopError, unavailable } from "../errors.ts";
+import { connected } from "./shared.ts";
+import { groupCommit, statementCache, walSyncer, type SqliteConnection } from "./sqlite-batch.ts";
+import { sqliteStore, type SqliteAdapter, type SqliteStore, type SqliteValue } from "./sqlite.ts";
+
+/**
+ * The SQLite store on Node: a file opened through better-sqlite3, kept apart from sqlite.ts so the
+ * native driver never enters a bundle that only needs the store (the Worker's).
+ */
+
+/** Options of the SQLite store on a file. */
+export interface SqliteFileOptions {
+  /** Database file (created if absent; `":memory:"` for a private in-memory one). @default "./pitstop.db" */
+  path?: string;
+}
+
+/**
+ * The durable store for one machine, with no server to run: messages in one SQLite file, opened
+ * on first use by {@link betterSqliteAdapter} and closed by `dispose()`. When a write resolves,
+ * its transaction is on disk.
+ */
+export function sqliteFileStore(options: SqliteFileOptions = {}): SqliteStore {
+  return sqliteStore({ adapter: () => betterSqliteAdapter(options.path ?? "./pitstop.db") });
+}
+
+/** A store on a SQLite file, opened with its tables; rejects with `store_unavailable` (one line). */
+export async function connectSqliteFileStore(options: SqliteFileOptions = {}): Promise<SqliteStore> {
+  return connected(sqliteFileStore(options));
+}
+
+/** Options of {@link betterSqliteAdapter}. */
+export interface BetterSqliteOptions {
+  /** Most write transactions in one COMMIT. @default 500 */
+  maxBatch?: number;
+  /** How long a write waits for another process's write lock before failing with `store_unavailable`. @default 5000 */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * Opens `path` with better-sqlite3 (imported on this first use), with group commit (sqlite-batch.ts):
+ * the write transactions of one event-loop turn share one COMMIT, and each caller is answered
+ * after it. WAL lets readers run beside the one writer; `synchronous=FULL` syncs the WAL at every
+ * commit, so a stored or settled message survives a power loss once its request is answered
+ * (NORMAL would only survive a process crash). While another process holds the write lock, a
+ * BEGIN waits 20 ms at most (SQLite's busy handler blocks the event loop), then the batch is
+ * tried again after a random pause, up to `busyTimeoutMs`.
+ */
+export async function betterSqliteAdapter(path: string, options: BetterSqliteOptions = {}): Promise<SqliteAdapter> {
+  return groupCommit(await betterSqliteConnection(path), { defer: setImmediate, ...options });
+}
+
+/** The better-sqlite3 connection {@link betterSqliteAdapter} commits in groups over. */
+export async function betterSqliteConnection(path: string): Promise<SqliteConnection> {
+  let Database: typeof BetterSqlite3;
+  try {
+    Database = (await import("better-sqlite3")).default;
+  } catch (error) {
+    throw new PitstopError("store_unavailable", "The SQLite store needs the better-sqlite3 package: npm install better-sqlite3@12", { cause: error });
+  }
+  let db: BetterSqlite3.Database | undefined;
+  try {
+    // Switching a new file to WAL needs it to itself: a process starting beside another waits up
+    // to 5 s for that, then only 20 ms per try (see the busy retry of sqlite-batch.ts).
+    db = new Database(path, { timeout: 5000 });
+    db.pragma("journal_mode = WAL");
+    // NORMAL: a COMMIT writes the log without syncing it; `sync` below then syncs it off the
+    // event loop before any writer is answered, which is as durable as FULL.
+    db.pragma("synchronous = NORMAL");
+    // Off by default in SQLite; on, a deferred foreign key a caller adds to the file is checked at COMMIT.
+    db.pragma("foreign_keys = ON");
+    db.pragma("busy_timeout = 20");
+  } catch (error) {
+    db?.close();
+    throw unavailable(error, `Cannot open the SQLite database ${path}`);
+  }
+  const open = db;
+  const prepared = statementCache((sql) => open.prepare(sql));
+  const wal = open.memory ? undefined : walSyncer(open.name);
+  return {
+    queries: {
+      run: (sql, ...params) => prepared(sql).run(...params).changes,
+      all: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).all(...params) as T[],
+      get: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).get(...params) as T | undefined,
+    },
+    exec: (sql) => void prepared(sql).run(),
+    inTransaction: () => open.inTransaction,
+    isBusy: (error) => (error as { code?: unknown } | undefined)?.code === "SQLITE_BUSY",
+    sync: wal?.sync,
+    close: () => {
+      open.close();
+      wal?.close();
+    },
+  };
+}

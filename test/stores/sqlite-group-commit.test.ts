@@ -1,0 +1,111 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { groupCommit, type SqliteConnection } from "../../src/stores/sqlite-batch.ts";
+import { betterSqliteConnection, connectSqliteFileStore } from "../../src/stores/sqlite-node.ts";
+import { connectSqliteStore, type SqliteAdapter } from "../../src/stores/sqlite.ts";
+import type { StoredMessage } from "../../src/types.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "pitstop-group-commit-"));
+let files = 0;
+const freshPath = () => join(dir, `test-${files++}.db`);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const T0 = Date.parse("2026-03-01T12:00:00Z");
+const record = (id: string): StoredMessage => ({ id, message: { id }, lane: "topic:default", topic: "default", at: T0, dueAt: T0, attempts: 0 });
+
+/** A better-sqlite3 connection that counts its COMMITs and log syncs, and the store over it. */
+async function countedStore(path = freshPath()) {
+  const connection: SqliteConnection = await betterSqliteConnection(path);
+  const counts = { commits: 0, syncsDone: 0 };
+  const { exec, sync } = connection;
+  connection.exec = (sql) => {
+    exec(sql);
+    if (sql === "COMMIT") counts.commits++;
+  };
+  connection.sync = async () => {
+    await sync!();
+    counts.syncsDone++;
+  };
+  const adapter: SqliteAdapter = groupCommit(connection, { defer: setImmediate });
+  const store = await connectSqliteStore({ adapter: async () => adapter });
+  return { store, adapter, counts, path };
+}
+
+describe("group commit of the SQLite store on Node", () => {
+  it("stores 200 concurrent messages in a few COMMITs, answering each only after a sync of the log", async () => {
+    const { store, counts, path } = await countedStore();
+    counts.commits = 0;
+    counts.syncsDone = 0;
+    const syncedWhenAnswered: number[] = [];
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.put(record(`m-${i}`)).then(() => syncedWhenAnswered.push(counts.syncsDone))));
+    expect(counts.commits).toBeLessThanOrEqual(3);
+    expect(Math.min(...syncedWhenAnswered)).toBeGreaterThanOrEqual(1);
+    const other = await connectSqliteFileStore({ path });
+    expect((await other.countLanes(T0)).get("topic:default")).toEqual({ total: 200, locked: 0 });
+    await Promise.all([store.dispose(), other.dispose()]);
+  });
+
+  it("undoes a failing transaction alone: the others of its batch are kept and answered", async () => {
+    const { store, adapter } = await countedStore();
+    const failing = adapter.write!((sql) => {
+      sql.run("INSERT INTO topics (topic, policy) VALUES ('half-done', '{}')");
+      throw new Error("the body failed after a write");
+    });
+    const [first, broken, second] = await Promise.allSettled([store.put(record("a")), failing, store.put(record("b"))]);
+    expect(first).toEqual({ status: "fulfilled", value: "created" });
+    expect(second).toEqual({ status: "fulfilled", value: "created" });
+    expect(broken).toMatchObject({ status: "rejected", reason: { message: "the body failed after a write" } });
+    expect(await store.get("a")).toEqual(record("a"));
+    expect(await store.get("b")).toEqual(record("b"));
+    expect(await store.policies()).toEqual(new Map());
+    await store.dispose();
+  });
+
+  it("rejects every writer of a batch whose COMMIT fails, keeps none of them, and goes on", async () => {
+    const { store, adapter } = await countedStore();
+    await adapter.write!((sql) => {
+      sql.run("CREATE TABLE parent (id INTEGER PRIMARY KEY)");
+      sql.run("CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)");
+    });
+    // A deferred foreign key is checked at COMMIT: this transaction passes, the batch's COMMIT fails.
+    const orphan = adapter.write!((sql) => sql.run("INSERT INTO child (id, parent) VALUES (1, 999)"));
+    const results = await Promise.allSettled([store.put(record("a")), orphan, store.put(record("b")), store.setPolicy("default", { maxAttempts: 2 })]);
+    for (const result of results) {
+      expect(result).toMatchObject({ status: "rejected", reason: { code: "store_unavailable", message: "SQLite commit failed: FOREIGN KEY constraint failed" } });
+    }
+    expect(await store.get("a")).toBeUndefined();
+    expect(await store.get("b")).toBeUndefined();
+    expect(await store.policies()).toEqual(new Map());
+    expect(await store.put(record("c"))).toBe("created");
+    expect(await store.get("c")).toEqual(record("c"));
+    await store.dispose();
+  });
+
+  it("keeps every acknowledged write when its process is SIGKILLed", async () => {
+    const path = freshPath();
+    const writer = spawn(process.execPath, ["--import", "tsx", new URL("./sqlite-writer.ts", import.meta.url).pathname, path], { stdio: ["ignore", "pipe", "inherit"] });
+    const acknowledged: string[] = [];
+    let partial = "";
+    await new Promise<void>((resolve, reject) => {
+      writer.on("exit", (code) => reject(new Error(`the writer exited early (${code})`)));
+      writer.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+        const lines = (partial + chunk).split("\n");
+        partial = lines.pop()!;
+        acknowledged.push(...lines);
+        if (acknowledged.length >= 1000) resolve();
+      });
+    });
+    writer.removeAllListeners("exit");
+    const exited = new Promise((resolve) => writer.on("exit", resolve));
+    writer.kill("SIGKILL");
+    await exited;
+    const after = await connectSqliteFileStore({ path });
+    const missing = [];
+    for (const id of acknowledged) if ((await after.get(id)) === undefined) missing.push(id);
+    expect(missing).toEqual([]);
+    await after.dispose();
+  }, 60_000);
+});
