@@ -71,6 +71,9 @@ export function assemble(config: PitstopConfig, store: Store, options: AssembleO
   return { config, pitstop, app, webhook: { ...config.webhook, checkCallback, log, onCall: metrics.webhookCall }, log };
 }
 
+/** The URL of a server listening on `host` (an IPv6 address is bracketed) and `port`. */
+export const httpUrl = (host: string, port: number): string => `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+
 /** Everything a long-running runtime (Node, Deno) serves, built from its environment. */
 export interface PreparedServer extends Assembly {
   port: number;
@@ -110,7 +113,7 @@ export async function prepareServer(env: Record<string, string | undefined>, opt
   return {
     ...assembly,
     ...address,
-    listeningLine: (host, port) => `pitstop listening on http://${host.includes(":") ? `[${host}]` : host}:${port} (store: ${store.name})`,
+    listeningLine: (host, port) => `pitstop listening on ${httpUrl(host, port)} (store: ${store.name})`,
     startWebhooks() {
       if (config.webhook.signingSecret === undefined) {
         log("info", "webhooks go out unsigned (set PITSTOP_SIGNING_SECRET to sign them)");

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { PitstopError, unavailable } from "../errors.ts";
 import type { ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
-import { connected, keysetCursor, keysetPosition } from "./shared.ts";
+import { connected, importDriver, keysetCursor, keysetPosition } from "./shared.ts";
 
 /** A value SQLite binds or returns. */
 export type SqliteValue = string | number | bigint | null;
@@ -212,12 +212,7 @@ export async function connectSqliteStore(options: SqliteStoreOptions = {}): Prom
  * Writers from other processes wait up to 5 s for the lock.
  */
 export async function betterSqliteAdapter(path: string): Promise<SqliteAdapter> {
-  let Database: typeof BetterSqlite3;
-  try {
-    Database = (await import("better-sqlite3")).default;
-  } catch (error) {
-    throw new PitstopError("store_unavailable", "The SQLite store needs the better-sqlite3 package: npm install better-sqlite3@12", { cause: error });
-  }
+  const Database = (await importDriver(() => import("better-sqlite3"), "install better-sqlite3@12 to use PITSTOP_STORE=sqlite")).default;
   const db = new Database(path, { timeout: 5000 });
   try {
     db.pragma("journal_mode = WAL");
