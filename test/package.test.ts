@@ -31,24 +31,32 @@ interface PackResult {
   files: { path: string }[];
 }
 
-/** A Node script as a user would write it: store a message due now, listen, ack it. */
+/** A Node script as a user would write it: store a message due now, listen, ack it; then serve. */
 const nodeScript = `
 import { createPitstop } from "pitstop-edge";
+import { startServer } from "pitstop-edge/node";
 const pitstop = createPitstop();
 await pitstop.store({ id: "hello", text: "hi" }, Date.now());
+let acked;
 for await (const delivery of pitstop.listen()) {
   await delivery.ack();
-  console.log(JSON.stringify({ id: delivery.id, message: delivery.message, after: await pitstop.get("hello") ?? null }));
+  acked = { id: delivery.id, message: delivery.message, after: await pitstop.get("hello") ?? null };
   break;
 }
 await pitstop.close();
+const server = await startServer({ PORT: "0", PITSTOP_LOG_LEVEL: "warn" });
+const health = await fetch(server.url + "/health");
+await server.close();
+console.log(JSON.stringify({ acked, health: health.status }));
 `;
 
-/** A strict TypeScript consumer of the three entry points a library user imports. */
+/** A strict TypeScript consumer of every entry point (the runtimes' only type-checked, never run). */
 const consumerSource = `
 import { createApp, createPitstop, memoryStore, PitstopError, type Delivery, type MessageView } from "pitstop-edge";
 import { createClient, PitstopClientError, type ClientDelivery } from "pitstop-edge/client";
 import worker from "pitstop-edge/workers";
+import { startServer as startNode, type NodeServer } from "pitstop-edge/node";
+import { startServer as startDeno } from "pitstop-edge/deno";
 
 const pitstop = createPitstop({ store: memoryStore(), lockTime: "PT1M" });
 // @ts-expect-error the types are real, not any: lockTime takes a duration
@@ -75,7 +83,9 @@ try {
   if (error instanceof PitstopError) console.log(error.code);
 }
 const response: Response = await worker.fetch(new Request("http://localhost/health"), {}, { waitUntil: () => {} });
-console.log(app.fetch, view, next, response.status);
+const starters: ((env: Record<string, string | undefined>) => Promise<{ url: string; close(): Promise<void> }>)[] = [startNode, startDeno];
+const server: NodeServer | undefined = undefined;
+console.log(app.fetch, view, next, response.status, starters, server);
 `;
 
 const consumerTsconfig = {
@@ -142,7 +152,7 @@ describe("the packed package, installed in a fresh project", () => {
   it("plain node imports it, stores a message due now, listens and acks it", async () => {
     await writeFile(join(project, "store-listen-ack.mjs"), nodeScript);
     const { stdout } = await run(process.execPath, ["store-listen-ack.mjs"], { cwd: project, env, timeout: 60_000 });
-    expect(JSON.parse(stdout)).toEqual({ id: "hello", message: { id: "hello", text: "hi" }, after: null });
+    expect(JSON.parse(stdout)).toEqual({ acked: { id: "hello", message: { id: "hello", text: "hi" }, after: null }, health: 200 });
   }, 90_000);
 
   it("a strict TypeScript consumer (NodeNext, exactOptionalPropertyTypes, noUncheckedIndexedAccess, no skipLibCheck) type-checks with zero errors", async () => {
@@ -173,10 +183,12 @@ describe("the packed package, installed in a fresh project", () => {
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
   }, 90_000);
 
-  it("`npx pitstop --help` lists every variable the configuration reads and exits 0", async () => {
-    const { stdout } = await run("npx", ["pitstop", "--help"], { cwd: project, env, timeout: 60_000 });
-    expect(stdout).toMatch(/^Usage: pitstop/);
-    for (const { name } of configVariables()) expect(stdout).toMatch(new RegExp(`^  ${name} `, "m"));
+  it("`npx pitstop --help` and `npx pitstop-edge --help` list every variable the configuration reads and exit 0", async () => {
+    for (const command of ["pitstop", "pitstop-edge"]) {
+      const { stdout } = await run("npx", [command, "--help"], { cwd: project, env, timeout: 60_000 });
+      expect(stdout).toMatch(/^Usage: pitstop/);
+      for (const { name } of configVariables()) expect(stdout).toMatch(new RegExp(`^  ${name} `, "m"));
+    }
   }, 90_000);
 
   it("without the optional drivers, PITSTOP_STORE=mongodb or sqlite stops with one line saying what to install", async () => {
@@ -189,4 +201,22 @@ describe("the packed package, installed in a fresh project", () => {
       expect({ code, output: output.trim() }).toEqual({ code: 1, output: line });
     }
   }, 90_000);
+
+  // Last: it installs the MongoDB driver, which the checks above expect absent.
+  it("a Worker whose main module re-exports `pitstop-edge/workers` bundles with wrangler once mongodb is installed", async () => {
+    await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "mongodb@7"], { cwd: project, env, timeout: 170_000 });
+    await writeFile(join(project, "worker.ts"), `export { default } from "pitstop-edge/workers";\n`);
+    await writeFile(
+      join(project, "wrangler.toml"),
+      ['name = "consumer"', 'main = "worker.ts"', 'compatibility_date = "2026-04-26"', 'compatibility_flags = ["nodejs_compat", "enable_request_signal"]'].join("\n"),
+    );
+    const wrangler = join(root, "node_modules/wrangler/bin/wrangler.js");
+    const { stdout } = await timed("wrangler bundle of the consumer's Worker", () =>
+      run(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", join(dir, "worker")], { cwd: project, env: { ...env, WRANGLER_SEND_METRICS: "false" }, timeout: 170_000 }),
+    );
+    const size = /Total Upload: .*/.exec(stdout)?.[0];
+    console.log(`[package] consumer Worker: ${size}`);
+    expect(size).toBeDefined();
+    expect(await readdir(join(dir, "worker"))).toContain("worker.js");
+  }, 360_000);
 });

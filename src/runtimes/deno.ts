@@ -1,5 +1,5 @@
 import type { Pitstop } from "../engine/index.ts";
-import { httpUrl, prepareServer } from "./compose.ts";
+import { httpUrl, prepareServer } from "./server.ts";
 
 // The part of the Deno namespace used here, declared locally so `tsc` needs no Deno types.
 declare const Deno: {

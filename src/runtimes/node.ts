@@ -1,6 +1,6 @@
 import { serve } from "@hono/node-server";
 import type { Pitstop } from "../engine/index.ts";
-import { httpUrl, prepareServer } from "./compose.ts";
+import { httpUrl, prepareServer } from "./server.ts";
 
 /** A pitstop server listening on Node (`pitstop-edge/node`). */
 export interface NodeServer {
