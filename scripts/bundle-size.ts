@@ -1,7 +1,7 @@
 /**
  * `npm run bundle-size`
  *
- * Bundles the worker as `wrangler deploy` would (`wrangler deploy --dry-run --outdir dist/worker`),
+ * Bundles the worker as `wrangler deploy` would (`wrangler deploy --dry-run --outdir .wrangler/bundle`),
  * prints its size raw and gzipped (Cloudflare's limit is 3 MB gzipped on the free plan, 10 MB
  * paid), the largest packages in it, and how long it takes to start in the local workerd.
  */
@@ -13,7 +13,7 @@ import { bundleWorker, startWorkerd } from "../test/support/workerd.ts";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
-const bundle = await bundleWorker(join(root, "dist/worker"));
+const bundle = await bundleWorker(join(root, ".wrangler/bundle"));
 console.log(relative(root, bundle.scriptPath));
 console.log(`  raw  ${kib(bundle.bytes)}`);
 console.log(`  gzip ${kib(bundle.gzipBytes)}`);

@@ -47,7 +47,7 @@ export { webhookDeliverer, type WebhookOptions, type WebhookOutcome } from "./we
 export { signWebhook, verifyWebhook, decodeSigningSecret, type HeadersInput } from "./webhook/sign.ts";
 export { checkCallbackUrl, callbackChecker, isPrivateHost, type CallbackPolicy } from "./webhook/callback-url.ts";
 export { memoryStore, type MemoryStoreOptions } from "./stores/memory.ts";
-export { mongoStore, connectMongoStore, mongoUri, type MongoStore, type MongoStoreOptions } from "./stores/mongodb.ts";
+export { mongoStore, connectMongoStore, mongoUri, type MongoStore, type MongoStoreOptions, type MongoClientLike, type MongoDbLike } from "./stores/mongodb.ts";
 export { sqliteStore, connectSqliteStore, type SqliteStore, type SqliteStoreOptions, type SqliteAdapter, type SqliteQueries, type SqliteValue } from "./stores/sqlite.ts";
 export { sqliteFileStore, connectSqliteFileStore, betterSqliteAdapter, type SqliteFileOptions } from "./stores/sqlite-node.ts";
 export { PitstopError, errorCodes, type ErrorCode, type ErrorIssue } from "./errors.ts";

@@ -53,9 +53,9 @@ type Env = Record<string, string | undefined>;
 /**
  * One variable: blank counts as unset (then `fallback`), and `parse` turns the text into its
  * value or throws a reason. The issue says `NAME=value is invalid: reason` (or, with `secret`,
- * leaves the value out).
+ * leaves the value out). `help` says what it sets, for `pitstop --help` ({@link configVariables}).
  */
-function variable<T>(key: string, fallback: string | undefined, parse: (raw: string) => T, options: { secret?: boolean } = {}) {
+function variable<T>(key: string, fallback: string | undefined, parse: (raw: string) => T, options: { help: string; secret?: boolean }) {
   return z
     .string()
     .optional()
@@ -69,7 +69,8 @@ function variable<T>(key: string, fallback: string | undefined, parse: (raw: str
         ctx.addIssue({ code: "custom", message: `${options.secret ? key : `${key}=${raw}`} is invalid: ${reason}` });
         return z.NEVER;
       }
-    });
+    })
+    .meta({ description: options.help, ...(fallback !== undefined && { default: fallback }) });
 }
 
 const duration = (key: string) => (raw: string) => {
@@ -109,25 +110,25 @@ const origins = (raw: string) =>
 /** The environment as a zod schema: each variable parsed, defaulted and named in its error. */
 const envSchema = z
   .object({
-    PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb", "sqlite")),
-    PITSTOP_LOCK_TIME: variable("PITSTOP_LOCK_TIME", "PT15M", duration("PITSTOP_LOCK_TIME")),
-    PITSTOP_LOOP_TIME: variable("PITSTOP_LOOP_TIME", "PT1M", duration("PITSTOP_LOOP_TIME")),
-    PITSTOP_TOKEN: variable("PITSTOP_TOKEN", undefined, bearerToken, { secret: true }),
-    PITSTOP_METRICS_TOKEN: variable("PITSTOP_METRICS_TOKEN", undefined, bearerToken, { secret: true }),
-    PITSTOP_LOG_FORMAT: variable("PITSTOP_LOG_FORMAT", undefined, oneOf("json", "pretty")),
-    PITSTOP_LOG_LEVEL: variable("PITSTOP_LOG_LEVEL", "info", oneOf(...logLevels)),
-    PITSTOP_MAX_BODY: variable("PITSTOP_MAX_BODY", "1048576", integer(1, 2 ** 31, "use a positive number of bytes")),
-    PITSTOP_HEARTBEAT: variable("PITSTOP_HEARTBEAT", "PT15S", durationInMs("PITSTOP_HEARTBEAT")),
-    MONGODB_URI: variable("MONGODB_URI", undefined, text),
-    PITSTOP_MONGODB_DB: variable("PITSTOP_MONGODB_DB", "pitstop", text),
-    PITSTOP_MONGODB_COLLECTION: variable("PITSTOP_MONGODB_COLLECTION", "messages", text),
-    PITSTOP_SQLITE_PATH: variable("PITSTOP_SQLITE_PATH", "./pitstop.db", text),
-    PITSTOP_CALLBACK_URL: variable("PITSTOP_CALLBACK_URL", undefined, (raw) => checkCallbackUrl(raw, { allowPrivate: true })),
-    PITSTOP_ALLOW_PRIVATE_CALLBACKS: variable("PITSTOP_ALLOW_PRIVATE_CALLBACKS", "0", flag),
-    PITSTOP_SIGNING_SECRET: variable("PITSTOP_SIGNING_SECRET", undefined, (raw) => decodeSigningSecret(raw) && raw, { secret: true }),
-    PITSTOP_WEBHOOK_TIMEOUT: variable("PITSTOP_WEBHOOK_TIMEOUT", "PT30S", durationInMs("PITSTOP_WEBHOOK_TIMEOUT")),
-    PITSTOP_WEBHOOK_CONCURRENCY: variable("PITSTOP_WEBHOOK_CONCURRENCY", "16", integer(1, 1000, "use a number from 1 to 1000")),
-    PITSTOP_CORS_ORIGINS: variable("PITSTOP_CORS_ORIGINS", undefined, origins),
+    PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb", "sqlite"), { help: "where messages live: memory, mongodb or sqlite" }),
+    PITSTOP_LOCK_TIME: variable("PITSTOP_LOCK_TIME", "PT15M", duration("PITSTOP_LOCK_TIME"), { help: "how long a delivered message stays locked awaiting its ack" }),
+    PITSTOP_LOOP_TIME: variable("PITSTOP_LOOP_TIME", "PT1M", duration("PITSTOP_LOOP_TIME"), { help: "longest a listener sleeps before looking at the store again" }),
+    PITSTOP_TOKEN: variable("PITSTOP_TOKEN", undefined, bearerToken, { help: "bearer token every route but /health requires (unset: no authentication)", secret: true }),
+    PITSTOP_METRICS_TOKEN: variable("PITSTOP_METRICS_TOKEN", undefined, bearerToken, { help: "a bearer token GET /metrics accepts besides PITSTOP_TOKEN", secret: true }),
+    PITSTOP_LOG_FORMAT: variable("PITSTOP_LOG_FORMAT", undefined, oneOf("json", "pretty"), { help: "json or pretty (unset: pretty on a terminal, else json)" }),
+    PITSTOP_LOG_LEVEL: variable("PITSTOP_LOG_LEVEL", "info", oneOf(...logLevels), { help: "debug, info, warn or error" }),
+    PITSTOP_MAX_BODY: variable("PITSTOP_MAX_BODY", "1048576", integer(1, 2 ** 31, "use a positive number of bytes"), { help: "largest request body, in bytes" }),
+    PITSTOP_HEARTBEAT: variable("PITSTOP_HEARTBEAT", "PT15S", durationInMs("PITSTOP_HEARTBEAT"), { help: "interval of the SSE heartbeat comments" }),
+    MONGODB_URI: variable("MONGODB_URI", undefined, text, { help: "MongoDB connection string (required with PITSTOP_STORE=mongodb)" }),
+    PITSTOP_MONGODB_DB: variable("PITSTOP_MONGODB_DB", "pitstop", text, { help: "MongoDB database" }),
+    PITSTOP_MONGODB_COLLECTION: variable("PITSTOP_MONGODB_COLLECTION", "messages", text, { help: "MongoDB collection holding the messages" }),
+    PITSTOP_SQLITE_PATH: variable("PITSTOP_SQLITE_PATH", "./pitstop.db", text, { help: "SQLite database file" }),
+    PITSTOP_CALLBACK_URL: variable("PITSTOP_CALLBACK_URL", undefined, (raw) => checkCallbackUrl(raw, { allowPrivate: true }), { help: "webhook URL of messages stored without a callback (trusted, may be private)" }),
+    PITSTOP_ALLOW_PRIVATE_CALLBACKS: variable("PITSTOP_ALLOW_PRIVATE_CALLBACKS", "0", flag, { help: "1 to accept callbacks to loopback, private and metadata hosts" }),
+    PITSTOP_SIGNING_SECRET: variable("PITSTOP_SIGNING_SECRET", undefined, (raw) => decodeSigningSecret(raw) && raw, { help: "whsec_... secret that signs webhooks (unset: they go out unsigned)", secret: true }),
+    PITSTOP_WEBHOOK_TIMEOUT: variable("PITSTOP_WEBHOOK_TIMEOUT", "PT30S", durationInMs("PITSTOP_WEBHOOK_TIMEOUT"), { help: "how long one webhook call may take" }),
+    PITSTOP_WEBHOOK_CONCURRENCY: variable("PITSTOP_WEBHOOK_CONCURRENCY", "16", integer(1, 1000, "use a number from 1 to 1000"), { help: "webhook calls in flight at once, 1 to 1000" }),
+    PITSTOP_CORS_ORIGINS: variable("PITSTOP_CORS_ORIGINS", undefined, origins, { help: "comma-separated browser origins allowed by CORS (unset: no CORS headers)" }),
   })
   .superRefine((env, ctx) => {
     if (env.PITSTOP_STORE === "mongodb" && env.MONGODB_URI === undefined) {
@@ -168,12 +169,29 @@ export function readConfig(env: Env): PitstopConfig {
 }
 
 const addressSchema = z.object({
-  PORT: variable("PORT", "8787", integer(0, 65535, "use a port number")),
-  HOST: variable("HOST", "127.0.0.1", text),
+  PORT: variable("PORT", "8787", integer(0, 65535, "use a port number"), { help: "port to listen on (0: any free port)" }),
+  HOST: variable("HOST", "127.0.0.1", text, { help: "address to listen on" }),
 });
 
 /** `PORT` (default 8787) and `HOST` (default 127.0.0.1) of the runtimes that listen themselves. */
 export function listenAddress(env: Env): { port: number; host: string } {
   const e = parseEnv(addressSchema, env);
   return { port: e.PORT!, host: e.HOST! };
+}
+
+/** One environment variable a runtime reads, as `pitstop --help` lists it. */
+export interface ConfigVariable {
+  name: string;
+  /** What it sets. */
+  description: string;
+  /** The value used when it is unset or blank. */
+  default?: string;
+}
+
+/** Every variable {@link readConfig} and {@link listenAddress} read, from their schemas (so the list cannot drift). */
+export function configVariables(): ConfigVariable[] {
+  return Object.entries({ ...envSchema.shape, ...addressSchema.shape }).map(([name, schema]) => {
+    const meta = schema.meta() ?? {};
+    return { name, description: String(meta.description), ...(typeof meta.default === "string" && { default: meta.default }) };
+  });
 }

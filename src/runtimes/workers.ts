@@ -1,6 +1,6 @@
 import { memoryStore } from "../stores/memory.ts";
 import { tickWebhooks } from "../webhook/run.ts";
-import { assemble, openStore, type Assembly } from "./compose.ts";
+import { assemble, openMongoStore, type Assembly } from "./compose.ts";
 import { ConfigError, readConfig, type PitstopConfig } from "./config.ts";
 
 // The few Workers types used here, declared locally: @cloudflare/workers-types redeclares the
@@ -57,7 +57,7 @@ async function open(env: WorkerEnv): Promise<Instance> {
     if (isolate?.key !== key) isolate = { key, instance: { ...assemble(config, memoryStore()), perRequest: false } };
     return isolate.instance;
   }
-  return { ...assemble(config, await openStore(config, { connect: false })), perRequest: true };
+  return { ...assemble(config, await openMongoStore(config, { connect: false })), perRequest: true };
 }
 
 function configErrorResponse(error: unknown): Response {

@@ -1,7 +1,7 @@
 import type { Collection, Db, Filter, MongoBulkWriteError, MongoClient, UpdateFilter } from "mongodb";
 import { PitstopError, unavailable } from "../errors.ts";
 import type { ClaimRequest, ListRequest, PutOutcome, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
-import { connected, keysetCursor, keysetPosition } from "./shared.ts";
+import { connected, importDriver, keysetCursor, keysetPosition } from "./shared.ts";
 
 /**
  * Options of the MongoDB store. The database is `db` if given, else `client.db(dbName)`, else a
@@ -11,10 +11,10 @@ import { connected, keysetCursor, keysetPosition } from "./shared.ts";
 export interface MongoStoreOptions {
   /** Connection string, e.g. `mongodb://db1:27017,db2:27017/?replicaSet=rs0`. @default mongoUri(options) */
   url?: string;
-  /** A client to use instead of opening one; `dispose()` leaves it open. */
-  client?: MongoClient;
-  /** A database to use instead of `client` and `dbName`; `dispose()` leaves its client open. */
-  db?: Db;
+  /** A client (the driver's `MongoClient`) to use instead of opening one; `dispose()` leaves it open. */
+  client?: MongoClientLike;
+  /** A database (the driver's `Db`) to use instead of `client` and `dbName`; `dispose()` leaves its client open. */
+  db?: MongoDbLike;
   /** Database name (the URL's path only names the authentication database). @default "pitstop" */
   dbName?: string;
   /** Collection holding the messages. @default "messages" */
@@ -31,6 +31,19 @@ export interface MongoStoreOptions {
   user?: string;
   /** Password of `user`. */
   pass?: string;
+}
+
+/**
+ * What {@link MongoStoreOptions.db} must be: the driver's `Db` fits. Declared here rather than
+ * imported, so pitstop's types compile where the optional `mongodb` package is not installed.
+ */
+export interface MongoDbLike {
+  collection(name: string): unknown;
+}
+
+/** What {@link MongoStoreOptions.client} must be: the driver's `MongoClient` fits. */
+export interface MongoClientLike {
+  db(name: string): MongoDbLike;
 }
 
 /** A {@link Store} over MongoDB that can also be connected ahead of its first use. */
@@ -74,9 +87,10 @@ export function mongoStore(options: MongoStoreOptions = {}): MongoStore {
   const connect = async (): Promise<Messages> => {
     const url = options.db || options.client ? undefined : mongoUri(options);
     try {
-      let db = options.db ?? options.client?.db(dbName);
+      // The injected client or database is the driver's, typed structurally in the options.
+      let db = (options.db ?? options.client?.db(dbName)) as Db | undefined;
       if (!db) {
-        const { MongoClient } = await import("mongodb");
+        const { MongoClient } = await importDriver(() => import("mongodb"), "install mongodb to use PITSTOP_STORE=mongodb");
         // Fail a start against an unreachable server in 10 s rather than the driver's 30 s, unless the URL says otherwise.
         const selection = /[?&]serverSelectionTimeoutMS=/i.test(url!) ? {} : { serverSelectionTimeoutMS: 10_000 };
         opened = new MongoClient(url!, selection);

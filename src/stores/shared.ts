@@ -1,8 +1,8 @@
-import { invalid } from "../errors.ts";
+import { invalid, PitstopError } from "../errors.ts";
 
 /**
  * What the database stores share (no store imports another): the keyset cursor of a listing,
- * `[dueAt, id]` as JSON, and opening a store ahead of its first use.
+ * `[dueAt, id]` as JSON, opening a store ahead of its first use, and loading its optional driver.
  */
 
 /** The cursor of a listing page whose last record is at (`dueAt`, `id`). */
@@ -31,4 +31,18 @@ export async function connected<S extends { connect(): Promise<void>; dispose():
     throw error;
   }
   return store;
+}
+
+/**
+ * A store's driver, imported on first use. The drivers are optional peer dependencies of the
+ * package: when one is not installed this throws `store_unavailable` with `hint` as its message
+ * (one line saying what to install); any other failure to load it is rethrown.
+ */
+export async function importDriver<T>(load: () => Promise<T>, hint: string): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND") throw new PitstopError("store_unavailable", hint, { cause: error });
+    throw error;
+  }
 }

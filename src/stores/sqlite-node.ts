@@ -1,6 +1,6 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { PitstopError, unavailable } from "../errors.ts";
-import { connected } from "./shared.ts";
+import { connected, importDriver } from "./shared.ts";
 import { groupCommit, statementCache, walSyncer, type SqliteConnection } from "./sqlite-batch.ts";
 import { sqliteStore, type SqliteAdapter, type SqliteStore, type SqliteValue } from "./sqlite.ts";
 
@@ -52,12 +52,7 @@ export async function betterSqliteAdapter(path: string, options: BetterSqliteOpt
 
 /** The better-sqlite3 connection {@link betterSqliteAdapter} commits in groups over. */
 export async function betterSqliteConnection(path: string): Promise<SqliteConnection> {
-  let Database: typeof BetterSqlite3;
-  try {
-    Database = (await import("better-sqlite3")).default;
-  } catch (error) {
-    throw new PitstopError("store_unavailable", "The SQLite store needs the better-sqlite3 package: npm install better-sqlite3@12", { cause: error });
-  }
+  const Database: typeof BetterSqlite3 = (await importDriver(() => import("better-sqlite3"), "install better-sqlite3@12 to use PITSTOP_STORE=sqlite")).default;
   let db: BetterSqlite3.Database | undefined;
   try {
     // Switching a new file to WAL needs it to itself: a process starting beside another waits up

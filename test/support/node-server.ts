@@ -1,15 +1,15 @@
 import { runServerToExit, startServerProcess, type ServerCommand, type ServerProcess } from "./server-process.ts";
 
-/** A pitstop Node server started as `npm start` would, on a free port. */
+/** A pitstop Node server started from source as `npm start` starts it built, on a free port. */
 export type NodeServer = ServerProcess;
 
 const nodeServer = (env: Record<string, string>): ServerCommand => ({
   command: process.execPath,
-  args: ["--import", "tsx", "src/runtimes/node.ts"],
+  args: ["--import", "tsx", "src/runtimes/cli.ts"],
   env,
 });
 
-/** Runs `src/runtimes/node.ts` with `env` and waits for its "listening on" line. */
+/** Runs the `pitstop` command (`src/runtimes/cli.ts`) with `env` and waits for its "listening on" line. */
 export function startNodeServer(env: Record<string, string>, timeoutMs = 60_000): Promise<NodeServer> {
   return startServerProcess(nodeServer(env), timeoutMs);
 }

@@ -18,11 +18,19 @@ export interface ServerCommand {
   command: string;
   args: string[];
   env: Record<string, string>;
+  /** Where it runs. @default the repository root */
+  cwd?: string;
+  /**
+   * Runs it in its own process group and signals the whole group, for a wrapper that does not
+   * pass signals on to the server it starts (`npx`). @default false
+   */
+  group?: boolean;
 }
 
-function spawnServer({ command, args, env }: ServerCommand): ChildProcess {
+function spawnServer({ command, args, env, cwd = root, group = false }: ServerCommand): ChildProcess {
   return spawn(command, args, {
-    cwd: root,
+    cwd,
+    detached: group,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -45,7 +53,8 @@ export function startServerProcess(server: ServerCommand, timeoutMs = 60_000): P
           process: child,
           output: () => output,
           stop: (signal = "SIGTERM") => {
-            child.kill(signal);
+            if (server.group) process.kill(-child.pid!, signal);
+            else child.kill(signal);
             return exited;
           },
         });
