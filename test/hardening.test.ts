@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { createApp } from "../src/http/app.ts";
 import { callbackChecker, createPitstop, startWebhookLoop, type Pitstop } from "../src/index.ts";
@@ -241,6 +242,35 @@ describe("what a message may be", () => {
     expect(over.status).toBe(413);
     expect(await over.json()).toMatchObject({ error: "payload_too_large" });
     expect((await call("GET", "/messages/over")).status).toBe(404);
+  });
+});
+
+describe("request bodies over a Node server", () => {
+  /** POSTs `chunks` with node:http: with a content-length, or chunked (no length) when `chunked`. */
+  const send = (url: string, chunks: string[], chunked: boolean) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const length = chunked ? {} : { "content-length": String(Buffer.byteLength(chunks.join(""))) };
+      const req = request(`${url}/messages`, { method: "POST", headers: { "content-type": "application/json", ...length } }, (res) => {
+        let text = "";
+        res.on("data", (chunk: Buffer) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode!, text }));
+      });
+      req.on("error", reject);
+      for (const chunk of chunks) req.write(chunk);
+      req.end();
+    });
+
+  it("reads a body with a length and a chunked one alike, and refuses either over the limit with 413", async () => {
+    const { app, pitstop, call } = setup({ maxBodyBytes: 100, real: true });
+    const { url } = await served(app, pitstop);
+    const parts = ['{"message":', '{"id":"', "sized", '"}}'];
+    expect((await send(url, parts, false)).status).toBe(201);
+    expect((await send(url, parts.map((p) => p.replace("sized", "chunked")), true)).status).toBe(201);
+    const big = ['{"message":{"id":"big","pad":"', "x".repeat(120), '"}}'];
+    for (const chunked of [false, true]) expect(JSON.parse((await send(url, big, chunked)).text)).toMatchObject({ error: "payload_too_large" });
+    expect((await call("GET", "/messages/sized")).status).toBe(200);
+    expect((await call("GET", "/messages/chunked")).status).toBe(200);
+    expect((await call("GET", "/messages/big")).status).toBe(404);
   });
 });
 

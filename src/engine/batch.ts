@@ -7,6 +7,7 @@ import type { PutOutcome, Store, StoredMessage } from "../types.ts";
  * per distinct id (concurrently; any failure throws, as a failed `putMany` does).
  */
 export async function putInOrder(store: Store, records: StoredMessage[]): Promise<PutOutcome[]> {
+  if (records.length === 0) return [];
   const lastOf = new Map<string, number>();
   records.forEach((record, i) => lastOf.set(record.id, i));
   const kept = [...lastOf.values()].sort((a, b) => a - b);
