@@ -41,6 +41,8 @@ export interface GroupCommitOptions {
   busyTimeoutMs?: number;
 }
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 interface Pending {
   body: (sql: SqliteQueries) => unknown;
   since: number;
@@ -86,14 +88,16 @@ export function groupCommit(db: SqliteConnection, options: GroupCommitOptions): 
       return;
     }
     queue = queue.slice(batch.length);
-    const outcomes = batch.map((pending) => runOne(pending));
-    if (!db.inTransaction()) {
-      const cause = outcomes.findLast((outcome) => !outcome.ok && outcome.error !== undefined);
-      return settleAll(batch, unavailable(cause && !cause.ok ? cause.error : undefined, "SQLite rolled the batch back"), true);
-    }
+    let outcomes: Outcome[];
     try {
+      outcomes = batch.map((pending) => runOne(pending));
+      if (!db.inTransaction()) {
+        const cause = outcomes.findLast((outcome) => !outcome.ok && outcome.error !== undefined);
+        return settleAll(batch, unavailable(cause && !cause.ok ? cause.error : undefined, "SQLite rolled the batch back"), true);
+      }
       db.exec("COMMIT");
     } catch (error) {
+      // COMMIT failed, or a SAVEPOINT statement did: this runs from a timer, so nothing may escape.
       return settleAll(batch, abort(error), true);
     }
     const answer = () =>
@@ -108,7 +112,7 @@ export function groupCommit(db: SqliteConnection, options: GroupCommitOptions): 
   };
 
   /** Runs one transaction in its savepoint; a failure undoes it alone. */
-  const runOne = (pending: Pending): { ok: true; value: unknown } | { ok: false; error: unknown } => {
+  const runOne = (pending: Pending): Outcome => {
     if (!db.inTransaction()) return { ok: false, error: undefined };
     db.exec("SAVEPOINT op");
     try {

@@ -84,6 +84,26 @@ describe("group commit of the SQLite store on Node", () => {
     await store.dispose();
   });
 
+  it("waits for another connection's write lock without failing, and fails with store_unavailable only past its busy timeout", async () => {
+    const path = freshPath();
+    const patient = await connectSqliteStore({ adapter: async () => groupCommit(await betterSqliteConnection(path), { defer: setImmediate }) });
+    const hasty = await connectSqliteStore({ adapter: async () => groupCommit(await betterSqliteConnection(path), { defer: setImmediate, busyTimeoutMs: 100 }) });
+    const holder = await betterSqliteConnection(path);
+    holder.exec("BEGIN IMMEDIATE");
+    const heldFor = 600;
+    const released = new Promise<void>((resolve) => setTimeout(() => resolve(holder.exec("COMMIT")), heldFor));
+    const started = Date.now();
+    const [waited, gaveUp] = await Promise.allSettled([patient.put(record("waited")).then(() => Date.now() - started), hasty.put(record("gave-up"))]);
+    await released;
+    expect(waited).toMatchObject({ status: "fulfilled", value: expect.any(Number) });
+    expect((waited as PromiseFulfilledResult<number>).value).toBeGreaterThanOrEqual(heldFor - 50);
+    expect(gaveUp).toMatchObject({ status: "rejected", reason: { code: "store_unavailable", message: "The SQLite database stayed locked by another process for 100 ms" } });
+    expect(await hasty.get("waited")).toEqual(record("waited"));
+    expect(await hasty.get("gave-up")).toBeUndefined();
+    holder.close();
+    await Promise.all([patient.dispose(), hasty.dispose()]);
+  });
+
   it("keeps every acknowledged write when its process is SIGKILLed", async () => {
     const path = freshPath();
     const writer = spawn(process.execPath, ["--import", "tsx", new URL("./sqlite-writer.ts", import.meta.url).pathname, path], { stdio: ["ignore", "pipe", "inherit"] });
