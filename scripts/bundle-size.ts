@@ -13,7 +13,7 @@ import { bundleWorker, startWorkerd } from "../test/support/workerd.ts";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
-const bundle = await bundleWorker(join(root, "dist/worker"));
+const bundle = await bundleWorker({ outdir: join(root, "dist/worker") });
 console.log(relative(root, bundle.scriptPath));
 console.log(`  raw  ${kib(bundle.bytes)}`);
 console.log(`  gzip ${kib(bundle.gzipBytes)}`);

@@ -47,6 +47,7 @@ export { signWebhook, verifyWebhook, decodeSigningSecret, type HeadersInput } fr
 export { checkCallbackUrl, callbackChecker, isPrivateHost, type CallbackPolicy } from "./webhook/callback-url.ts";
 export { memoryStore, type MemoryStoreOptions } from "./stores/memory.ts";
 export { mongoStore, connectMongoStore, mongoUri, type MongoStore, type MongoStoreOptions } from "./stores/mongodb.ts";
+export { durableObjectSqliteAdapter, type DurableObjectStorageLike } from "./stores/sqlite-durable-object.ts";
 export { sqliteStore, connectSqliteStore, betterSqliteAdapter, type SqliteStore, type SqliteStoreOptions, type SqliteAdapter, type SqliteQueries, type SqliteValue } from "./stores/sqlite.ts";
 export { PitstopError, errorCodes, type ErrorCode, type ErrorIssue } from "./errors.ts";
 export type * from "./types.ts";

@@ -39,6 +39,9 @@ export interface AssembleOptions {
  */
 export async function openStore(config: PitstopConfig, options: { connect: boolean }): Promise<Store> {
   if (config.store === "memory") return memoryStore();
+  if (config.store === "durable-object") {
+    throw new ConfigError("PITSTOP_STORE=durable-object is invalid: Durable Objects run on Cloudflare Workers only (use sqlite for one machine)");
+  }
   if (config.store === "sqlite") {
     const { connectSqliteStore, sqliteStore } = await import("../stores/sqlite.ts");
     return options.connect ? connectSqliteStore(config.sqlite) : sqliteStore(config.sqlite);

@@ -6,8 +6,11 @@ import { checkCallbackUrl } from "../webhook/callback-url.ts";
 
 /** Configuration shared by every runtime, read from environment-like variables. */
 export interface PitstopConfig {
-  /** `PITSTOP_STORE`: `memory`, `mongodb` or `sqlite`. @default "memory" */
-  store: "memory" | "mongodb" | "sqlite";
+  /**
+   * `PITSTOP_STORE`: `memory`, `mongodb`, `sqlite` (Node, Deno) or `durable-object` (Workers: a
+   * SQLite-backed Durable Object holds the messages and runs the engine). @default "memory"
+   */
+  store: "memory" | "mongodb" | "sqlite" | "durable-object";
   /** `PITSTOP_LOCK_TIME`, an ISO-8601 duration or ms, normalized. @default "PT15M" */
   lockTime: string;
   /** `PITSTOP_LOOP_TIME`, an ISO-8601 duration or ms, normalized. @default "PT1M" */
@@ -109,7 +112,7 @@ const origins = (raw: string) =>
 /** The environment as a zod schema: each variable parsed, defaulted and named in its error. */
 const envSchema = z
   .object({
-    PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb", "sqlite")),
+    PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb", "sqlite", "durable-object")),
     PITSTOP_LOCK_TIME: variable("PITSTOP_LOCK_TIME", "PT15M", duration("PITSTOP_LOCK_TIME")),
     PITSTOP_LOOP_TIME: variable("PITSTOP_LOOP_TIME", "PT1M", duration("PITSTOP_LOOP_TIME")),
     PITSTOP_TOKEN: variable("PITSTOP_TOKEN", undefined, bearerToken, { secret: true }),
