@@ -30,6 +30,8 @@ export class PitstopObject extends DurableObject<WorkerEnv> {
   readonly #store: Store;
   /** The alarm this instance last set (undefined: none, or not known since the object started). */
   #armedAt: number | undefined;
+  /** Ticks running: they re-arm once at their end rather than after each of their writes. */
+  #ticking = 0;
   /** Alarm updates run one after another, each reading the store afresh. */
   #arming: Promise<void> = Promise.resolve();
 
@@ -55,23 +57,25 @@ export class PitstopObject extends DurableObject<WorkerEnv> {
   /** Delivers the due webhook messages (a bounded batch) and re-arms; the cron calls it too. */
   async tick(): Promise<TickResult> {
     const { pitstop, webhook, log } = this.#assembly;
+    this.#ticking++;
     try {
       const result = await tickWebhooks(pitstop, webhook);
       if (result.delivered + result.failed + result.removed > 0) log("info", "webhook tick", { ...result });
       return result;
     } finally {
+      this.#ticking--;
       await this.#rearm();
     }
   }
 
-  /** `store`, with every write followed by an alarm update before it resolves. */
+  /** `store`, with every write followed by an alarm update before it resolves (but during a tick). */
   #rearming(store: Store): Store {
     const wrapped: Store = { ...store };
     for (const name of writes) {
       const write = store[name] as (...args: unknown[]) => Promise<unknown>;
       (wrapped as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
         const result = await write(...args);
-        await this.#rearm();
+        if (this.#ticking === 0) await this.#rearm();
         return result;
       };
     }

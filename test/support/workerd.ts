@@ -29,8 +29,6 @@ export interface BundleOptions {
   outdir?: string;
   /** The wrangler configuration, relative to the repository. @default "wrangler.toml" */
   config?: string;
-  /** Modules left out of the bundle (`--external`), e.g. to measure it without a driver. */
-  external?: string[];
 }
 
 /** Bundles a wrangler configuration's worker with `wrangler deploy --dry-run`. */
@@ -38,8 +36,7 @@ export async function bundleWorker(options: BundleOptions = {}): Promise<WorkerB
   const dir = options.outdir ?? (await mkdtemp(join(tmpdir(), "pitstop-worker-")));
   const config = options.config ?? "wrangler.toml";
   const metafilePath = join(dir, "meta.json");
-  const external = (options.external ?? []).flatMap((name) => ["--external", name]);
-  await promisify(execFile)(process.execPath, [wranglerCli, "deploy", "--dry-run", "--config", config, "--outdir", dir, "--metafile", metafilePath, ...external], {
+  await promisify(execFile)(process.execPath, [wranglerCli, "deploy", "--dry-run", "--config", config, "--outdir", dir, "--metafile", metafilePath], {
     cwd: root,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
   });
