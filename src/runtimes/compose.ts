@@ -104,7 +104,7 @@ export async function prepareServer(env: Record<string, string | undefined>, opt
     throw error instanceof ConfigError ? error : new Error(String(error));
   }
   const store = await openStore(config, { connect: true }).catch((error: unknown) => {
-    throw new Error(`cannot open the ${config.store} store: ${(error as Error).message}`);
+    throw error instanceof ConfigError ? error : new Error(`cannot open the ${config.store} store: ${(error as Error).message}`);
   });
   const assembly = assemble(config, store, options);
   const { log } = assembly;

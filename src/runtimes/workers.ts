@@ -33,6 +33,20 @@ function pitstopObject(env: WorkerEnv) {
   return namespace.get(namespace.idFromName("pitstop"));
 }
 
+/**
+ * Forwards a request to the object. An object that cannot answer (overloaded, reset by a
+ * deploy, storage unavailable) throws here: a 503 `store_unavailable` says so, as a store would.
+ */
+async function forward(request: Request, env: WorkerEnv): Promise<Response> {
+  const object = pitstopObject(env);
+  try {
+    return await object.fetch(request);
+  } catch (error) {
+    const message = `The Durable Object could not answer: ${error instanceof Error ? error.message : String(error)}`;
+    return Response.json({ error: "store_unavailable", message }, { status: 503 });
+  }
+}
+
 /** An assembly over one opened store. */
 interface Instance extends Assembly {
   /** False for the isolate's memory store, which outlives every request. */
@@ -79,7 +93,7 @@ export default {
   async fetch(request: Request, env: WorkerEnv, ctx: WorkerContext): Promise<Response> {
     let instance: Instance;
     try {
-      if (configOf(env).config.store === "durable-object") return await pitstopObject(env).fetch(request);
+      if (configOf(env).config.store === "durable-object") return await forward(request, env);
       instance = await open(env);
     } catch (error) {
       return configErrorResponse(error);
