@@ -24,8 +24,12 @@ export interface PitstopConfig {
    * SSE client holds its messages (workerd notices it only when it next writes). @default 15000
    */
   heartbeatMs: number;
-  /** `MONGODB_URI`, `PITSTOP_MONGODB_DB`, `PITSTOP_MONGODB_COLLECTION`. */
-  mongodb: { uri?: string; dbName: string; collection: string };
+  /**
+   * `MONGODB_URI`, `PITSTOP_MONGODB_DB`, `PITSTOP_MONGODB_COLLECTION`, and on Workers
+   * `PITSTOP_MONGODB_VIA_OBJECT=1`: requests go through the `PitstopObject` Durable Object, which
+   * keeps one driver connection and one engine across requests (default 0: one per request).
+   */
+  mongodb: { uri?: string; dbName: string; collection: string; viaObject: boolean };
   /** `PITSTOP_SQLITE_PATH`: the SQLite database file. @default "./pitstop.db" */
   sqlite: { path: string };
   /** `PITSTOP_CALLBACK_URL`: webhook URL of messages stored without a callback (trusted, may be private). */
@@ -124,6 +128,7 @@ const envSchema = z
     MONGODB_URI: variable("MONGODB_URI", undefined, text),
     PITSTOP_MONGODB_DB: variable("PITSTOP_MONGODB_DB", "pitstop", text),
     PITSTOP_MONGODB_COLLECTION: variable("PITSTOP_MONGODB_COLLECTION", "messages", text),
+    PITSTOP_MONGODB_VIA_OBJECT: variable("PITSTOP_MONGODB_VIA_OBJECT", "0", flag),
     PITSTOP_SQLITE_PATH: variable("PITSTOP_SQLITE_PATH", "./pitstop.db", text),
     PITSTOP_CALLBACK_URL: variable("PITSTOP_CALLBACK_URL", undefined, (raw) => checkCallbackUrl(raw, { allowPrivate: true })),
     PITSTOP_ALLOW_PRIVATE_CALLBACKS: variable("PITSTOP_ALLOW_PRIVATE_CALLBACKS", "0", flag),
@@ -157,7 +162,7 @@ export function readConfig(env: Env): PitstopConfig {
     log: { ...(e.PITSTOP_LOG_FORMAT !== undefined && { format: e.PITSTOP_LOG_FORMAT }), level: e.PITSTOP_LOG_LEVEL! },
     maxBodyBytes: e.PITSTOP_MAX_BODY!,
     heartbeatMs: e.PITSTOP_HEARTBEAT!,
-    mongodb: { uri: e.MONGODB_URI, dbName: e.PITSTOP_MONGODB_DB!, collection: e.PITSTOP_MONGODB_COLLECTION! },
+    mongodb: { uri: e.MONGODB_URI, dbName: e.PITSTOP_MONGODB_DB!, collection: e.PITSTOP_MONGODB_COLLECTION!, viaObject: e.PITSTOP_MONGODB_VIA_OBJECT! },
     sqlite: { path: e.PITSTOP_SQLITE_PATH! },
     ...(e.PITSTOP_CALLBACK_URL !== undefined && { callbackUrl: e.PITSTOP_CALLBACK_URL }),
     allowPrivateCallbacks: e.PITSTOP_ALLOW_PRIVATE_CALLBACKS!,

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { WEBHOOK_LANE } from "../engine/lanes.ts";
+import { mongoStore } from "../stores/mongodb.ts";
 import { durableObjectSqliteAdapter, type DurableObjectStorageLike } from "../stores/sqlite-durable-object.ts";
 import { sqliteStore } from "../stores/sqlite.ts";
 import type { Store } from "../types.ts";
@@ -23,7 +24,8 @@ const writes = ["put", "remove", "claim", "settle", "move"] as const;
  * the engine, and the Worker forwards every API request to it. SSE streams are served here, so a
  * message stored by any request wakes them at once. Webhook messages go out from the object's
  * alarm, kept at the webhook lane's next due time (lock expiries included); the Worker's cron
- * calls {@link PitstopObject.tick} as a safety net.
+ * calls {@link PitstopObject.tick} as a safety net. With `PITSTOP_STORE=mongodb` and
+ * `PITSTOP_MONGODB_VIA_OBJECT=1` the object runs the same way over MongoDB instead.
  */
 export class PitstopObject extends DurableObject<WorkerEnv> {
   readonly #assembly: Assembly;
@@ -39,7 +41,13 @@ export class PitstopObject extends DurableObject<WorkerEnv> {
     super(ctx, env);
     // The Worker checked the configuration before forwarding anything here.
     const { config } = configOf(env);
-    this.#store = sqliteStore({ adapter: durableObjectSqliteAdapter(ctx.storage) });
+    const { mongodb } = config;
+    // With MongoDB the object keeps one driver connection for every request (workerd lets an
+    // object's requests share I/O, unlike a Worker's).
+    this.#store =
+      config.store === "mongodb"
+        ? mongoStore({ url: mongodb.uri, dbName: mongodb.dbName, collection: mongodb.collection })
+        : sqliteStore({ adapter: durableObjectSqliteAdapter(ctx.storage) });
     this.#assembly = assemble(config, this.#rearming(this.#store));
   }
 

@@ -24,7 +24,13 @@ interface PitstopNamespace {
   get(id: unknown): { fetch(request: Request): Promise<Response>; tick(): ReturnType<PitstopObject["tick"]> };
 }
 
-/** The one object that holds every message with `PITSTOP_STORE=durable-object`. */
+/** Whether requests go to the Durable Object: its own store, or MongoDB through it. */
+function viaObject(env: WorkerEnv): boolean {
+  const { config } = configOf(env);
+  return config.store === "durable-object" || (config.store === "mongodb" && config.mongodb.viaObject);
+}
+
+/** The one object that holds every message with `PITSTOP_STORE=durable-object` (or MongoDB's one connection). */
 function pitstopObject(env: WorkerEnv) {
   const namespace = env.PITSTOP as PitstopNamespace | undefined;
   if (typeof namespace?.idFromName !== "function") {
@@ -93,7 +99,7 @@ export default {
   async fetch(request: Request, env: WorkerEnv, ctx: WorkerContext): Promise<Response> {
     let instance: Instance;
     try {
-      if (configOf(env).config.store === "durable-object") return await forward(request, env);
+      if (viaObject(env)) return await forward(request, env);
       instance = await open(env);
     } catch (error) {
       return configErrorResponse(error);
@@ -107,7 +113,7 @@ export default {
    * Durable Object store the object's alarm delivers them on time; this is its safety net.
    */
   async scheduled(_controller: WorkerScheduledController, env: WorkerEnv, ctx: WorkerContext): Promise<void> {
-    if (configOf(env).config.store === "durable-object") {
+    if (viaObject(env)) {
       await pitstopObject(env).tick();
       return;
     }

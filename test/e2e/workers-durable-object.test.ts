@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { verifyWebhook } from "../../src/index.ts";
+import { startMongoDouble, type MongoDouble } from "../../tools/mongo-double/index.ts";
 import { jsonClient, type JsonCall } from "../support/http.ts";
 import { startReceiver, type Receiver } from "../support/receiver.ts";
 import { openSse } from "../support/sse.ts";
@@ -151,5 +152,46 @@ describe("Durable Object store across a workerd restart (persisted storage)", ()
     } finally {
       await second.stop();
     }
+  }, 60_000);
+});
+
+describe("MongoDB through the Durable Object (PITSTOP_MONGODB_VIA_OBJECT=1; real driver in workerd → wire-protocol test double)", () => {
+  let double: MongoDouble;
+  let perRequest: WorkerdServer;
+  let viaObject: WorkerdServer;
+  beforeAll(async () => {
+    double = await startMongoDouble();
+    const mongo = { PITSTOP_STORE: "mongodb", MONGODB_URI: double.uri, PITSTOP_LOCK_TIME: "PT3S", PITSTOP_LOOP_TIME: "PT5S", PITSTOP_HEARTBEAT: "PT0.5S" };
+    [perRequest, viaObject] = await Promise.all([startWorkerd(bundle, mongo), startWorkerd(bundle, { ...mongo, PITSTOP_MONGODB_VIA_OBJECT: "1" })]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([perRequest?.stop(), viaObject?.stop()]);
+    await double?.close();
+  });
+
+  it("runs the whole HTTP scenario, SSE woken at once", async () => {
+    await runScenario(viaObject.url, { lockTimeMs: 3000, store: "mongodb" });
+  }, 60_000);
+
+  it("keeps one connection across requests: no new handshake or index check per request, and faster", async () => {
+    const timed = async (server: WorkerdServer) => {
+      const call = jsonClient(server.url);
+      const times: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const began = performance.now();
+        expect((await call("GET", "/messages/none")).status).toBe(404);
+        times.push(Math.round(performance.now() - began));
+      }
+      return times.sort((a, b) => a - b);
+    };
+    await jsonClient(viaObject.url)("GET", "/messages/warm-up");
+    const indexChecks = () => double.commandCounts().createIndexes ?? 0;
+    const before = indexChecks();
+    const object = await timed(viaObject);
+    expect(indexChecks()).toBe(before);
+    const fresh = await timed(perRequest);
+    expect(indexChecks()).toBe(before + 20);
+    console.log(`[measure] workerd, GET /messages/:id on the MongoDB test double, median of 20: ${fresh[10]} ms with a connection per request, ${object[10]} ms through the Durable Object`);
+    expect(object[10]).toBeLessThan(fresh[10]);
   }, 60_000);
 });
