@@ -34,7 +34,7 @@ function viaObject(env: WorkerEnv): boolean {
 function pitstopObject(env: WorkerEnv) {
   const namespace = env.PITSTOP as PitstopNamespace | undefined;
   if (typeof namespace?.idFromName !== "function") {
-    throw new ConfigError("PITSTOP_STORE=durable-object needs the PITSTOP Durable Object binding of class PitstopObject (see wrangler.toml)");
+    throw new ConfigError(`PITSTOP_STORE=${configOf(env).config.store} here needs the PITSTOP Durable Object binding of class PitstopObject (see wrangler.toml)`);
   }
   return namespace.get(namespace.idFromName("pitstop"));
 }
