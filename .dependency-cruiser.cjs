@@ -16,7 +16,7 @@ module.exports = {
     },
     {
       name: "stores-import-types-and-errors",
-      comment: "A store knows only how to persist and claim: it imports the contract types, the error class, the stores' shared helpers and its driver (a SQLite adapter's file imports the SQLite store it serves and its group commit).",
+      comment: "A store knows only how to persist and claim: it imports the contract types, the error class, the stores' shared helpers and its driver (a SQLite adapter's file (Node, Deno, Durable Object) imports the SQLite store it serves and its group commit).",
       severity: "error",
       from: { path: "^src/stores/" },
       to: { path: "^src/", pathNot: ["^src/types[.]ts$", "^src/errors[.]ts$", "^src/stores/shared[.]ts$", "^src/stores/sqlite(-batch)?[.]ts$"] },

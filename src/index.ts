@@ -50,5 +50,6 @@ export { memoryStore, type MemoryStoreOptions } from "./stores/memory.ts";
 export { mongoStore, connectMongoStore, mongoUri, type MongoStore, type MongoStoreOptions, type MongoClientLike, type MongoDbLike } from "./stores/mongodb.ts";
 export { sqliteStore, connectSqliteStore, type SqliteStore, type SqliteStoreOptions, type SqliteAdapter, type SqliteQueries, type SqliteValue } from "./stores/sqlite.ts";
 export { sqliteFileStore, connectSqliteFileStore, betterSqliteAdapter, type SqliteFileOptions } from "./stores/sqlite-node.ts";
+export { durableObjectSqliteAdapter, type DurableObjectStorageLike } from "./stores/sqlite-durable-object.ts";
 export { PitstopError, errorCodes, type ErrorCode, type ErrorIssue } from "./errors.ts";
 export type * from "./types.ts";

@@ -6,8 +6,11 @@ import { checkCallbackUrl } from "../webhook/callback-url.ts";
 
 /** Configuration shared by every runtime, read from environment-like variables. */
 export interface PitstopConfig {
-  /** `PITSTOP_STORE`: `memory`, `mongodb` or `sqlite`. @default "memory" */
-  store: "memory" | "mongodb" | "sqlite";
+  /**
+   * `PITSTOP_STORE`: `memory`, `mongodb`, `sqlite` (Node, Deno) or `durable-object` (Workers: a
+   * SQLite-backed Durable Object holds the messages and runs the engine). @default "memory"
+   */
+  store: "memory" | "mongodb" | "sqlite" | "durable-object";
   /** `PITSTOP_LOCK_TIME`, an ISO-8601 duration or ms, normalized. @default "PT15M" */
   lockTime: string;
   /** `PITSTOP_LOOP_TIME`, an ISO-8601 duration or ms, normalized. @default "PT1M" */
@@ -21,8 +24,12 @@ export interface PitstopConfig {
    * SSE client holds its messages (workerd notices it only when it next writes). @default 15000
    */
   heartbeatMs: number;
-  /** `MONGODB_URI`, `PITSTOP_MONGODB_DB`, `PITSTOP_MONGODB_COLLECTION`. */
-  mongodb: { uri?: string; dbName: string; collection: string };
+  /**
+   * `MONGODB_URI`, `PITSTOP_MONGODB_DB`, `PITSTOP_MONGODB_COLLECTION`, and on Workers
+   * `PITSTOP_MONGODB_VIA_OBJECT=1`: requests go through the `PitstopObject` Durable Object, which
+   * keeps one driver connection and one engine across requests (default 0: one per request).
+   */
+  mongodb: { uri?: string; dbName: string; collection: string; viaObject: boolean };
   /** `PITSTOP_SQLITE_PATH`: the SQLite database file. @default "./pitstop.db" */
   sqlite: { path: string };
   /** `PITSTOP_CALLBACK_URL`: webhook URL of messages stored without a callback (trusted, may be private). */
@@ -110,7 +117,7 @@ const origins = (raw: string) =>
 /** The environment as a zod schema: each variable parsed, defaulted and named in its error. */
 const envSchema = z
   .object({
-    PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb", "sqlite"), { help: "where messages live: memory, mongodb or sqlite" }),
+    PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb", "sqlite", "durable-object"), { help: "where messages live: memory, mongodb, sqlite (Node, Deno) or durable-object (Workers)" }),
     PITSTOP_LOCK_TIME: variable("PITSTOP_LOCK_TIME", "PT15M", duration("PITSTOP_LOCK_TIME"), { help: "how long a delivered message stays locked awaiting its ack" }),
     PITSTOP_LOOP_TIME: variable("PITSTOP_LOOP_TIME", "PT1M", duration("PITSTOP_LOOP_TIME"), { help: "longest a listener sleeps before looking at the store again" }),
     PITSTOP_TOKEN: variable("PITSTOP_TOKEN", undefined, bearerToken, { help: "bearer token every route but /health requires (unset: no authentication)", secret: true }),
@@ -122,6 +129,7 @@ const envSchema = z
     MONGODB_URI: variable("MONGODB_URI", undefined, text, { help: "MongoDB connection string (required with PITSTOP_STORE=mongodb)" }),
     PITSTOP_MONGODB_DB: variable("PITSTOP_MONGODB_DB", "pitstop", text, { help: "MongoDB database" }),
     PITSTOP_MONGODB_COLLECTION: variable("PITSTOP_MONGODB_COLLECTION", "messages", text, { help: "MongoDB collection holding the messages" }),
+    PITSTOP_MONGODB_VIA_OBJECT: variable("PITSTOP_MONGODB_VIA_OBJECT", "0", flag, { help: "Workers: 1 to route PITSTOP_STORE=mongodb through the Durable Object (one connection)" }),
     PITSTOP_SQLITE_PATH: variable("PITSTOP_SQLITE_PATH", "./pitstop.db", text, { help: "SQLite database file" }),
     PITSTOP_CALLBACK_URL: variable("PITSTOP_CALLBACK_URL", undefined, (raw) => checkCallbackUrl(raw, { allowPrivate: true }), { help: "webhook URL of messages stored without a callback (trusted, may be private)" }),
     PITSTOP_ALLOW_PRIVATE_CALLBACKS: variable("PITSTOP_ALLOW_PRIVATE_CALLBACKS", "0", flag, { help: "1 to accept callbacks to loopback, private and metadata hosts" }),
@@ -155,7 +163,7 @@ export function readConfig(env: Env): PitstopConfig {
     log: { ...(e.PITSTOP_LOG_FORMAT !== undefined && { format: e.PITSTOP_LOG_FORMAT }), level: e.PITSTOP_LOG_LEVEL! },
     maxBodyBytes: e.PITSTOP_MAX_BODY!,
     heartbeatMs: e.PITSTOP_HEARTBEAT!,
-    mongodb: { uri: e.MONGODB_URI, dbName: e.PITSTOP_MONGODB_DB!, collection: e.PITSTOP_MONGODB_COLLECTION! },
+    mongodb: { uri: e.MONGODB_URI, dbName: e.PITSTOP_MONGODB_DB!, collection: e.PITSTOP_MONGODB_COLLECTION!, viaObject: e.PITSTOP_MONGODB_VIA_OBJECT! },
     sqlite: { path: e.PITSTOP_SQLITE_PATH! },
     ...(e.PITSTOP_CALLBACK_URL !== undefined && { callbackUrl: e.PITSTOP_CALLBACK_URL }),
     allowPrivateCallbacks: e.PITSTOP_ALLOW_PRIVATE_CALLBACKS!,

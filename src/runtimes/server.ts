@@ -31,6 +31,9 @@ export interface ServerOptions extends AssembleOptions {
  */
 async function openStore(config: PitstopConfig, options: { connect: boolean; sqlite?: SqliteOpener | undefined }): Promise<Store> {
   if (config.store === "memory") return memoryStore();
+  if (config.store === "durable-object") {
+    throw new ConfigError("PITSTOP_STORE=durable-object is invalid: Durable Objects run on Cloudflare Workers only (use sqlite for one machine)");
+  }
   if (config.store === "sqlite") {
     const { sqlite } = options;
     if (!sqlite) throw new Error("this runtime has no SQLite driver");
@@ -74,7 +77,7 @@ export async function prepareServer(env: Record<string, string | undefined>, opt
     throw error instanceof ConfigError ? error : new Error(String(error));
   }
   const store = await openStore(config, { connect: true, sqlite: options.sqlite }).catch((error: unknown) => {
-    throw new Error(`cannot open the ${config.store} store: ${(error as Error).message}`);
+    throw error instanceof ConfigError ? error : new Error(`cannot open the ${config.store} store: ${(error as Error).message}`);
   });
   const assembly = assemble(config, store, options);
   const { log } = assembly;

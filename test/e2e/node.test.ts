@@ -29,6 +29,7 @@ describe("Node runtime configuration", () => {
   it.each([
     [{ PITSTOP_LOCK_TIME: "soon" }, /^pitstop: PITSTOP_LOCK_TIME=soon is invalid/m],
     [{ PITSTOP_STORE: "redis" }, /^pitstop: PITSTOP_STORE=redis is invalid/m],
+    [{ PITSTOP_STORE: "durable-object" }, /^pitstop: PITSTOP_STORE=durable-object is invalid: Durable Objects run on Cloudflare Workers only/m],
     [{ PITSTOP_MAX_BODY: "-1" }, /^pitstop: PITSTOP_MAX_BODY=-1 is invalid/m],
     [{ PORT: "99999" }, /^pitstop: PORT=99999 is invalid/m],
     [{ PITSTOP_STORE: "mongodb", MONGODB_URI: "" }, /^pitstop: MONGODB_URI is required/m],

@@ -15,7 +15,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => bundle?.remove());
 
-describe("Cloudflare Workers runtime, in workerd", () => {
+describe("Cloudflare Workers runtime on the memory store, in workerd", () => {
   let server: WorkerdServer;
   let receiver: Receiver;
   let call: JsonCall;
@@ -23,6 +23,7 @@ describe("Cloudflare Workers runtime, in workerd", () => {
   beforeAll(async () => {
     receiver = await startReceiver();
     server = await startWorkerd(bundle, {
+      PITSTOP_STORE: "memory",
       PITSTOP_TOKEN: token,
       PITSTOP_LOCK_TIME: "PT3S",
       PITSTOP_LOOP_TIME: "PT5S",
@@ -189,12 +190,12 @@ describe("Cloudflare Workers runtime configuration", () => {
     }
   });
 
-  it("refuses the SQLite store, which runs on Node only, with a clear 500", async () => {
+  it("refuses the SQLite file store, which runs on Node and Deno only, with a clear 500", async () => {
     const refused = await startWorkerd(bundle, { PITSTOP_STORE: "sqlite" });
     try {
       const response = await jsonClient(refused.url)("GET", "/health");
       expect(response.status).toBe(500);
-      expect(response.json).toEqual({ error: "invalid_config", message: expect.stringMatching(/^PITSTOP_STORE=sqlite is invalid: the SQLite store runs on Node only/) });
+      expect(response.json).toEqual({ error: "invalid_config", message: expect.stringMatching(/^PITSTOP_STORE=sqlite is invalid: the SQLite file store runs on Node and Deno only/) });
     } finally {
       await refused.stop();
     }

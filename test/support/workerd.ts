@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
@@ -23,22 +23,33 @@ export interface WorkerBundle {
   remove(): Promise<void>;
 }
 
-/** Bundles `wrangler.toml`'s worker with `wrangler deploy --dry-run` into `outdir` (a fresh temp dir by default). */
-export async function bundleWorker(outdir?: string): Promise<WorkerBundle> {
-  const dir = outdir ?? (await mkdtemp(join(tmpdir(), "pitstop-worker-")));
+/** What {@link bundleWorker} bundles. */
+export interface BundleOptions {
+  /** Output directory. @default a fresh temporary directory */
+  outdir?: string;
+  /** The wrangler configuration, relative to the repository. @default "wrangler.toml" */
+  config?: string;
+}
+
+/** Bundles a wrangler configuration's worker with `wrangler deploy --dry-run`. */
+export async function bundleWorker(options: BundleOptions = {}): Promise<WorkerBundle> {
+  const dir = options.outdir ?? (await mkdtemp(join(tmpdir(), "pitstop-worker-")));
+  const config = options.config ?? "wrangler.toml";
   const metafilePath = join(dir, "meta.json");
-  await promisify(execFile)(process.execPath, [wranglerCli, "deploy", "--dry-run", "--outdir", dir, "--metafile", metafilePath], {
+  await promisify(execFile)(process.execPath, [wranglerCli, "deploy", "--dry-run", "--config", config, "--outdir", dir, "--metafile", metafilePath], {
     cwd: root,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
   });
-  const scriptPath = join(dir, "workers.js");
+  const metafile: WorkerBundle["metafile"] = JSON.parse(await readFile(metafilePath, "utf8"));
+  const entry = Object.keys(metafile.outputs).find((name) => name.endsWith(".js"))!;
+  const scriptPath = join(dir, basename(entry));
   const script = await readFile(scriptPath);
   return {
     dir,
     scriptPath,
     bytes: script.byteLength,
     gzipBytes: gzipSync(script).byteLength,
-    metafile: JSON.parse(await readFile(metafilePath, "utf8")),
+    metafile,
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -52,9 +63,20 @@ export interface WorkerdServer {
   stop(): Promise<void>;
 }
 
-/** Starts the bundle; `vars` override wrangler.toml's [vars] (secrets go here too). */
-export async function startWorkerd(bundle: WorkerBundle, vars: Record<string, string>): Promise<WorkerdServer> {
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
+/** How {@link startWorkerd} runs a bundle. */
+export interface StartOptions {
+  /** The wrangler configuration the bundle was made from. @default "wrangler.toml" */
+  config?: string;
+  /** A directory that keeps the Durable Objects' storage (and alarms) across restarts; in memory without it. */
+  persistDir?: string;
+}
+
+/**
+ * Starts the bundle with its configuration's date, flags, vars and Durable Objects; `vars`
+ * override the [vars] (secrets go here too).
+ */
+export async function startWorkerd(bundle: WorkerBundle, vars: Record<string, string>, options: StartOptions = {}): Promise<WorkerdServer> {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, options.config ?? "wrangler.toml"));
   const mf = new Miniflare({
     modules: true,
     scriptPath: bundle.scriptPath,
@@ -62,6 +84,8 @@ export async function startWorkerd(bundle: WorkerBundle, vars: Record<string, st
     compatibilityDate: workerOptions.compatibilityDate,
     compatibilityFlags: workerOptions.compatibilityFlags,
     bindings: { ...workerOptions.bindings, ...vars },
+    durableObjects: workerOptions.durableObjects,
+    durableObjectsPersist: options.persistDir ?? false,
     host: "127.0.0.1",
     port: 0,
     // No request to workers.cloudflare.com for a real `request.cf`: the worker reads none.
