@@ -1,3 +1,4 @@
+/// <reference path="./cloudflare-workers.ts" preserve="true" />
 import { DurableObject } from "cloudflare:workers";
 import { WEBHOOK_LANE } from "../engine/lanes.ts";
 import { mongoStore } from "../stores/mongodb.ts";
@@ -27,7 +28,7 @@ const writes = ["put", "remove", "claim", "settle", "move"] as const;
  * calls {@link PitstopObject.tick} as a safety net. With `PITSTOP_STORE=mongodb` and
  * `PITSTOP_MONGODB_VIA_OBJECT=1` the object runs the same way over MongoDB instead.
  */
-export class PitstopObject extends DurableObject<WorkerEnv> {
+export class PitstopObject extends DurableObject<WorkerEnv, DurableObjectState> {
   readonly #assembly: Assembly;
   readonly #store: Store;
   /** The alarm this instance last set (undefined: none, or not known since the object started). */

@@ -3,9 +3,10 @@
 // DOM globals.
 declare module "cloudflare:workers" {
   /** Base class of a Durable Object whose public methods stubs can call (RPC). */
-  export abstract class DurableObject<Env = unknown> {
-    protected readonly ctx: import("./durable-object.ts").DurableObjectState;
+  /** `Ctx`: the part of the object's state the subclass uses (workerd passes the whole of it). */
+  export abstract class DurableObject<Env = unknown, Ctx = unknown> {
+    protected readonly ctx: Ctx;
     protected readonly env: Env;
-    constructor(ctx: import("./durable-object.ts").DurableObjectState, env: Env);
+    constructor(ctx: Ctx, env: Env);
   }
 }
