@@ -1,7 +1,11 @@
 import { dereference, validate } from "@readme/openapi-parser";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import type * as z from "zod";
+import type * as api from "../src/api-schemas.ts";
+import type { Health, MessageView, ScheduleView, TopicPolicy, TopicView } from "../src/engine/api.ts";
+import type { ErrorCode } from "../src/errors.ts";
 import { createApp } from "../src/http/app.ts";
 import { createPitstop } from "../src/index.ts";
 import { memoryStore } from "../src/stores/memory.ts";
@@ -197,5 +201,18 @@ describe("GET /openapi.json", () => {
   it("saw every status the document lists, for every operation", () => {
     const missing = operations().flatMap(({ op, operation }) => Object.keys(operation.responses).filter((status) => !seen.get(op)?.has(Number(status))).map((status) => `${op} ${status}`));
     expect(missing).toEqual([]);
+  });
+});
+
+describe("response schemas", () => {
+  it("have the engine's view types (checked by tsc)", () => {
+    // `message` differs only in how the index signature reads (any JSON object with a string id).
+    expectTypeOf<Omit<z.output<typeof api.messageResponse>, "message">>().toEqualTypeOf<Omit<MessageView, "message">>();
+    expectTypeOf<MessageView["message"]>().toExtend<z.output<typeof api.messageResponse>["message"]>();
+    expectTypeOf<z.output<typeof api.scheduleResponse>>().toEqualTypeOf<ScheduleView>();
+    expectTypeOf<z.output<typeof api.topicResponse>>().toEqualTypeOf<TopicView>();
+    expectTypeOf<z.output<typeof api.policyResponse>>().toEqualTypeOf<TopicPolicy>();
+    expectTypeOf<z.output<typeof api.healthResponse>>().toEqualTypeOf<Health>();
+    expectTypeOf<z.output<typeof api.errorResponse>["error"]>().toEqualTypeOf<ErrorCode>();
   });
 });
