@@ -1,6 +1,6 @@
 import { open as openFile, type FileHandle } from "node:fs/promises";
 import { PitstopError, unavailable } from "../errors.ts";
-import type { SqliteAdapter, SqliteQueries } from "./sqlite.ts";
+import type { SqliteAdapter, SqliteQueries, WriteOptions } from "./sqlite.ts";
 
 /**
  * Group commit for a SQLite file: the write transactions asked for during one turn of the event
@@ -45,6 +45,8 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 interface Pending {
   body: (sql: SqliteQueries) => unknown;
+  /** Answered only after the log's sync (else at COMMIT). */
+  durable: boolean;
   since: number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -100,14 +102,17 @@ export function groupCommit(db: SqliteConnection, options: GroupCommitOptions): 
       // COMMIT failed, or a SAVEPOINT statement did: this runs from a timer, so nothing may escape.
       return settleAll(batch, abort(error), true);
     }
-    const answer = () =>
+    const answer = (durable: boolean) =>
       batch.forEach((pending, i) => {
+        if (pending.durable !== durable) return;
         const outcome = outcomes[i];
         if (outcome.ok) pending.resolve(outcome.value);
         else pending.reject(outcome.error);
       });
-    if (db.sync) db.sync().then(answer, (error: unknown) => settleAll(batch, unavailable(error, "SQLite could not sync its log")));
-    else answer();
+    answer(false);
+    const durable = batch.filter((pending) => pending.durable);
+    if (db.sync && durable.length > 0) db.sync().then(() => answer(true), (error: unknown) => settleAll(durable, unavailable(error, "SQLite could not sync its log")));
+    else answer(true);
     if (queue.length > 0) schedule();
   };
 
@@ -159,10 +164,10 @@ export function groupCommit(db: SqliteConnection, options: GroupCommitOptions): 
         throw error;
       }
     },
-    write<T>(body: (sql: SqliteQueries) => T): Promise<T> {
+    write<T>(body: (sql: SqliteQueries) => T, options?: WriteOptions): Promise<T> {
       if (closed) return Promise.reject(new PitstopError("store_unavailable", "The SQLite database is closed."));
       return new Promise<T>((resolve, reject) => {
-        queue.push({ body, since: Date.now(), resolve: resolve as (value: unknown) => void, reject });
+        queue.push({ body, durable: options?.durable ?? true, since: Date.now(), resolve: resolve as (value: unknown) => void, reject });
         schedule();
       });
     },

@@ -2,6 +2,16 @@ import { PitstopError, unavailable } from "../errors.ts";
 import type { ListRequest, SettleOp, SettleResult, Store, StoredMessage, StoredPolicy } from "../types.ts";
 import { connected, keysetCursor, keysetPosition } from "./shared.ts";
 
+/** Options of one {@link SqliteAdapter.write}. */
+export interface WriteOptions {
+  /**
+   * `false`: answered once its batch has committed, without waiting for the log's sync. For
+   * claims: a lock lost to a power cut only means the message is delivered again, which
+   * at-least-once allows, and its delivery is not held up by the disk. @default true
+   */
+  durable?: boolean;
+}
+
 /** A value SQLite binds or returns. */
 export type SqliteValue = string | number | bigint | null;
 
@@ -34,7 +44,7 @@ export interface SqliteAdapter {
    * `store_unavailable` and none is kept. The store then writes only through it, and uses
    * `transaction` only to read.
    */
-  write?<T>(body: (sql: SqliteQueries) => T): Promise<T>;
+  write?<T>(body: (sql: SqliteQueries) => T, options?: WriteOptions): Promise<T>;
   /** Closes the database (committing what is pending); the adapter is not used afterwards. */
   close(): void;
 }
@@ -103,7 +113,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     }
   };
 
-  const run = async <T>(body: (sql: SqliteQueries) => T, mode?: "read"): Promise<T> => {
+  /** `read`: outside the write batch; `claim`: a write answered before the log's sync (see {@link WriteOptions}). */
+  const run = async <T>(body: (sql: SqliteQueries) => T, mode?: "read" | "claim"): Promise<T> => {
     if (disposed) throw new PitstopError("store_unavailable", "The SQLite store was disposed.");
     ready ??= open().catch((error) => {
       ready = undefined;
@@ -112,7 +123,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     const db = await ready;
     if (disposed) throw new PitstopError("store_unavailable", "The SQLite store was disposed.");
     try {
-      return mode !== "read" && db.write ? await db.write(body) : db.transaction(body, mode);
+      if (mode === "read" || !db.write) return db.transaction(body, mode === "read" ? "read" : undefined);
+      return await db.write(body, { durable: mode !== "claim" });
     } catch (error) {
       throw error instanceof PitstopError ? error : unavailable(error, "SQLite request failed");
     }
@@ -150,7 +162,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
           update(sql, claimed);
           return claimed;
         });
-      }),
+      }, "claim"),
 
     settle: (ops) => run((sql) => ops.map((op) => settleOne(sql, op))),
 

@@ -48,6 +48,31 @@ describe("group commit of the SQLite store on Node", () => {
     await Promise.all([store.dispose(), other.dispose()]);
   });
 
+  it("answers a claim at its COMMIT, before the log's sync, and a store only after the sync", async () => {
+    const connection: SqliteConnection = await betterSqliteConnection(freshPath());
+    const realSync = connection.sync!;
+    let gate: Promise<void> = Promise.resolve();
+    connection.sync = async () => {
+      await gate;
+      await realSync();
+    };
+    const store = await connectSqliteStore({ adapter: async () => groupCommit(connection, { defer: setImmediate }) });
+    await store.put(record("due"));
+    // From here every sync waits until `open()`.
+    let open!: () => void;
+    gate = new Promise<void>((resolve) => (open = resolve));
+    let putAnswered = false;
+    const put = store.put(record("later")).then(() => (putAnswered = true));
+    const claimed = await store.claim({ lane: "topic:default", now: T0, limit: 1, token: "t", lockedUntil: T0 + 60_000 });
+    expect(claimed.map((c) => c.id)).toEqual(["due"]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(putAnswered).toBe(false);
+    open();
+    await put;
+    expect(putAnswered).toBe(true);
+    await store.dispose();
+  });
+
   it("undoes a failing transaction alone: the others of its batch are kept and answered", async () => {
     const { store, adapter } = await countedStore();
     const failing = adapter.write!((sql) => {
