@@ -203,6 +203,17 @@ export function walSyncer(path: string): { sync(): Promise<void>; close(): void 
   };
 }
 
+/**
+ * The settings group commit runs with, for a file connection opened with a 5 s busy timeout (a
+ * process starting beside another waits that long, once, to switch a new file to WAL):
+ * - WAL, so readers run beside the one writer;
+ * - `synchronous = NORMAL`: a COMMIT writes the log without syncing it; {@link walSyncer} then
+ *   syncs it off the event loop before any durable writer is answered, as durable as FULL;
+ * - foreign keys on (off by default in SQLite), so a deferred key a caller adds is checked at COMMIT;
+ * - then only 20 ms per wait for another process's lock (see the busy retry above).
+ */
+export const groupCommitPragmas = ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 20"];
+
 /** `prepare`, remembering each statement so it is compiled once per connection. */
 export function statementCache<S>(prepare: (sql: string) => S): (sql: string) => S {
   const statements = new Map<string, S>();

@@ -1,6 +1,6 @@
 import { setImmediate } from "node:timers";
 import { unavailable } from "../errors.ts";
-import { groupCommit, statementCache, walSyncer, type SqliteConnection } from "./sqlite-batch.ts";
+import { groupCommit, groupCommitPragmas, statementCache, walSyncer, type SqliteConnection } from "./sqlite-batch.ts";
 import type { SqliteAdapter, SqliteValue } from "./sqlite.ts";
 
 /**
@@ -34,12 +34,7 @@ export async function denoSqliteConnection(path: string): Promise<SqliteConnecti
     const builtin = "node:sqlite";
     const { DatabaseSync } = (await import(builtin)) as { DatabaseSync: new (path: string, options: { timeout: number }) => DatabaseSync };
     db = new DatabaseSync(path, { timeout: 5000 });
-    db.exec("PRAGMA journal_mode = WAL");
-    // As on Node: COMMIT writes the log, `sync` syncs it off the event loop before writers are answered.
-    db.exec("PRAGMA synchronous = NORMAL");
-    db.exec("PRAGMA foreign_keys = ON");
-    // As on Node: 5 s to switch a new file to WAL beside another process, then 20 ms per try.
-    db.exec("PRAGMA busy_timeout = 20");
+    for (const pragma of groupCommitPragmas) db.exec(pragma);
   } catch (error) {
     db?.close();
     throw unavailable(error, `Cannot open the SQLite database ${path}`);

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { PitstopError, unavailable } from "../errors.ts";
 import { connected, importDriver } from "./shared.ts";
-import { groupCommit, statementCache, walSyncer, type SqliteConnection } from "./sqlite-batch.ts";
+import { groupCommit, groupCommitPragmas, statementCache, walSyncer, type SqliteConnection } from "./sqlite-batch.ts";
 import { sqliteStore, type SqliteAdapter, type SqliteStore, type SqliteValue } from "./sqlite.ts";
 
 /**
@@ -55,16 +55,8 @@ export async function betterSqliteConnection(path: string): Promise<SqliteConnec
   const Database: typeof BetterSqlite3 = (await importDriver(() => import("better-sqlite3"), "install better-sqlite3@12 to use PITSTOP_STORE=sqlite")).default;
   let db: BetterSqlite3.Database | undefined;
   try {
-    // Switching a new file to WAL needs it to itself: a process starting beside another waits up
-    // to 5 s for that, then only 20 ms per try (see the busy retry of sqlite-batch.ts).
     db = new Database(path, { timeout: 5000 });
-    db.pragma("journal_mode = WAL");
-    // NORMAL: a COMMIT writes the log without syncing it; `sync` below then syncs it off the
-    // event loop before any writer is answered, which is as durable as FULL.
-    db.pragma("synchronous = NORMAL");
-    // Off by default in SQLite; on, a deferred foreign key a caller adds to the file is checked at COMMIT.
-    db.pragma("foreign_keys = ON");
-    db.pragma("busy_timeout = 20");
+    for (const pragma of groupCommitPragmas) db.exec(pragma);
   } catch (error) {
     db?.close();
     throw unavailable(error, `Cannot open the SQLite database ${path}`);
