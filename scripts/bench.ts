@@ -156,7 +156,7 @@ async function drain(b: Backend, kind: ClientWorkload["kind"], n: number, title:
     console.log(`  delivered+acked ${fmt(r.deliveredPerSec, 0)}/s; acked ${r.acked}/${n}${requests}`);
     if (r.lateness) {
       const lateness = r.lateness.sort((x, y) => x - y);
-      console.log(`  lateness ms: p50 ${percentile(lateness, 50)}  p99 ${percentile(lateness, 99)}  max ${lateness[n - 1]}`);
+      console.log(`  lateness ms: p50 ${percentile(lateness, 50)}  p99 ${percentile(lateness, 99)}  p99.9 ${percentile(lateness, 99.9)}  max ${lateness[n - 1]}`);
     }
     if (r.outOfOrder !== undefined) console.log(`  out of order: ${r.outOfOrder}`);
     if (r.roundTrips !== undefined) console.log(`  database round trips per delivered message: ${fmt(r.roundTrips / n, 3)}`);

@@ -120,7 +120,7 @@ const envSchema = z
     PITSTOP_STORE: variable("PITSTOP_STORE", "memory", oneOf("memory", "mongodb", "sqlite", "durable-object"), { help: "where messages live: memory, mongodb, sqlite (Node, Deno) or durable-object (Workers)" }),
     PITSTOP_LOCK_TIME: variable("PITSTOP_LOCK_TIME", "PT15M", duration("PITSTOP_LOCK_TIME"), { help: "how long a delivered message stays locked awaiting its ack" }),
     PITSTOP_LOOP_TIME: variable("PITSTOP_LOOP_TIME", "PT1M", duration("PITSTOP_LOOP_TIME"), { help: "longest a listener sleeps before looking at the store again" }),
-    PITSTOP_TOKEN: variable("PITSTOP_TOKEN", undefined, bearerToken, { help: "bearer token every route but /health requires (unset: no authentication)", secret: true }),
+    PITSTOP_TOKEN: variable("PITSTOP_TOKEN", undefined, bearerToken, { help: "bearer token every route but /health and /openapi.json requires (unset: no authentication)", secret: true }),
     PITSTOP_METRICS_TOKEN: variable("PITSTOP_METRICS_TOKEN", undefined, bearerToken, { help: "a bearer token GET /metrics accepts besides PITSTOP_TOKEN", secret: true }),
     PITSTOP_LOG_FORMAT: variable("PITSTOP_LOG_FORMAT", undefined, oneOf("json", "pretty"), { help: "json or pretty (unset: pretty on a terminal, else json)" }),
     PITSTOP_LOG_LEVEL: variable("PITSTOP_LOG_LEVEL", "info", oneOf(...logLevels), { help: "debug, info, warn or error" }),
