@@ -1,6 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
-import { timingSafeEqual } from "hono/utils/buffer";
 import { PitstopError } from "../errors.ts";
 import { errorResponse } from "./errors.ts";
 
@@ -33,10 +32,33 @@ export type Credential = "bearer" | "cookie" | "none";
 const BEARER = /^bearer +([A-Za-z0-9._~+/-]+=*)$/i;
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-async function matchesAny(tokens: string[], value: string): Promise<boolean> {
+const encoder = new TextEncoder();
+const sha256 = async (value: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(value)));
+
+/** The SHA-256 of each configured secret, computed once per {@link AuthOptions}. */
+const secretDigests = new WeakMap<AuthOptions, Promise<{ tokens: Uint8Array[]; cookie?: Uint8Array }>>();
+const digestsOf = (options: AuthOptions) => {
+  let digests = secretDigests.get(options);
+  if (!digests) {
+    digests = (async () => ({ tokens: await Promise.all(options.tokens.map(sha256)), cookie: options.cookieToken === undefined ? undefined : await sha256(options.cookieToken) }))();
+    secretDigests.set(options, digests);
+  }
+  return digests;
+};
+
+/**
+ * Whether `value` is one of `secrets`, compared as SHA-256 digests: every byte of every secret is
+ * looked at, so the time taken says neither which one matched nor how long they are. Only the
+ * value is hashed per request; the secrets' digests are kept.
+ */
+async function matchesAny(secrets: Uint8Array[], value: string): Promise<boolean> {
+  const digest = await sha256(value);
   let found = false;
-  // Every token is compared, so the time taken does not say which one matched.
-  for (const token of tokens) found = (await timingSafeEqual(token, value)) || found;
+  for (const secret of secrets) {
+    let diff = 0;
+    for (let i = 0; i < secret.length; i++) diff |= secret[i]! ^ digest[i]!;
+    found = diff === 0 || found;
+  }
   return found;
 }
 
@@ -48,7 +70,7 @@ export async function authenticate(c: Context, options: AuthOptions): Promise<Cr
   const header = c.req.header("authorization");
   if (header) {
     const token = BEARER.exec(header)?.[1];
-    return token !== undefined && (await matchesAny(options.tokens, token)) ? "bearer" : "none";
+    return token !== undefined && (await matchesAny((await digestsOf(options)).tokens, token)) ? "bearer" : "none";
   }
   const cookie = getCookie(c, TOKEN_COOKIE);
   return cookie !== undefined && (await tokenMatches(options, cookie)) ? "cookie" : "none";
@@ -56,7 +78,8 @@ export async function authenticate(c: Context, options: AuthOptions): Promise<Cr
 
 /** Whether `value` is the token the cookie must hold (what the dashboard's token form checks). */
 export async function tokenMatches(options: AuthOptions, value: string): Promise<boolean> {
-  return options.cookieToken !== undefined && (await timingSafeEqual(options.cookieToken, value));
+  const { cookie } = await digestsOf(options);
+  return cookie !== undefined && (await matchesAny([cookie], value));
 }
 
 const unauthorized = (c: Context, message: string) => {
