@@ -13,7 +13,7 @@ import { Page } from "./layout.tsx";
 import { LoginForm } from "./login.tsx";
 import { MessageDetail } from "./message.tsx";
 import { Panels } from "./panels.tsx";
-import { sharedSnapshot } from "./snapshot.ts";
+import { sharedSnapshot, type Snapshot } from "./snapshot.ts";
 import { statsStream } from "./stream.ts";
 
 /** Options of the dashboard. */
@@ -42,7 +42,13 @@ export function createUi(pitstop: Pitstop, options: UiOptions) {
   const { auth, log } = options;
   const intervalMs = options.intervalMs ?? 1000;
   const snapshot = sharedSnapshot(pitstop, options.metrics, intervalMs);
-  const renderPanels = async () => (await (<Panels snapshot={await snapshot()} />).toString()) as string;
+  // Rendered once per snapshot, however many stats streams are open.
+  let rendered: { snapshot: Promise<Snapshot>; html: Promise<string> } | undefined;
+  const renderPanels = () => {
+    const current = snapshot();
+    if (rendered?.snapshot !== current) rendered = { snapshot: current, html: current.then(async (s) => (await (<Panels snapshot={s} />).toString()) as string) };
+    return rendered.html;
+  };
   const loggedIn = async (c: Context) => auth === undefined || (await authenticate(c, auth)) !== "none";
   const page = (c: Context<Env>, title: string, body: Child, status: 200 | 401 | 404 = 200) =>
     c.html(
