@@ -5,7 +5,7 @@ import { PitstopError, type ErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 /** The one place where error codes become HTTP statuses. */
-export const statusOf: Record<ErrorCode, ContentfulStatusCode> = {
+const statusOf: Record<ErrorCode, ContentfulStatusCode> = {
   invalid_request: 400,
   unauthorized: 401,
   ticket_expired: 401,

@@ -137,7 +137,7 @@ function toSchema(schema: z.ZodType, components: Record<string, unknown>): JsonS
 }
 
 /** The OpenAPI 3.1 document of `app`'s described routes. */
-export function openapiDocument(app: Hono, options: { auth: boolean }): JsonSchema {
+function openapiDocument(app: Hono, options: { auth: boolean }): JsonSchema {
   const components: Record<string, unknown> = {};
   const paths: Record<string, Record<string, JsonSchema>> = {};
   const operation = (method: string, path: string) => ((paths[path.replace(/:(\w+)/g, "{$1}")] ??= {})[method.toLowerCase()] ??= {});

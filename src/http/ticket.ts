@@ -12,9 +12,9 @@ import { durationMs, formatTime, parseDuration } from "../schedule.ts";
  */
 
 /** Longest a ticket is valid. */
-export const MAX_TICKET_TTL_MS = 5 * 60_000;
+const MAX_TICKET_TTL_MS = 5 * 60_000;
 /** How long a ticket is valid when `ttl` is not given. */
-export const DEFAULT_TICKET_TTL_MS = 60_000;
+const DEFAULT_TICKET_TTL_MS = 60_000;
 
 const encoder = new TextEncoder();
 const hmac = { name: "HMAC", hash: "SHA-256" } as const;

@@ -2,7 +2,7 @@
  * A button the page's script turns into an API call (with the CSRF header), e.g. a redrive. The
  * live panels show the outcome with the next snapshot.
  */
-export function ActionButton(props: { method: "POST" | "DELETE"; url: string; label: string; confirm?: string }) {
+function ActionButton(props: { method: "POST" | "DELETE"; url: string; label: string; confirm?: string }) {
   return (
     <button type="button" class={props.method === "DELETE" ? "danger" : ""} data-method={props.method} data-url={props.url} data-confirm={props.confirm}>
       {props.label}

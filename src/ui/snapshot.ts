@@ -2,11 +2,11 @@ import type { MessageView, Pitstop, TopicView } from "../engine/index.ts";
 import type { HistogramTotals, Metrics } from "../metrics/index.ts";
 
 /** Most topics the dashboard shows (by name), so a snapshot costs a bounded number of reads. */
-export const MAX_TOPICS = 50;
+const MAX_TOPICS = 50;
 /** Most pending messages read per topic for the timeline: one page, soonest first. */
-export const DUE_PAGE = 200;
+const DUE_PAGE = 200;
 /** Most dead letters read per topic. */
-export const DEAD_PAGE = 20;
+const DEAD_PAGE = 20;
 /** How far ahead the timeline looks. */
 export const HORIZON_MS = 60 * 60_000;
 
@@ -46,7 +46,7 @@ async function dueLane(pitstop: Pitstop, name: string, webhooks: boolean, until:
  * messages per topic (and of webhook messages) for the timeline, one page of dead letters per
  * topic that has any, and the metrics' lateness histogram. Only reads: nothing is claimed.
  */
-export async function readSnapshot(pitstop: Pitstop, metrics?: Metrics): Promise<Snapshot> {
+async function readSnapshot(pitstop: Pitstop, metrics?: Metrics): Promise<Snapshot> {
   const now = pitstop.now();
   const all = await pitstop.topics();
   const topics = all.slice(0, MAX_TOPICS);
