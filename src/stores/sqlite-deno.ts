@@ -23,7 +23,7 @@ export async function denoSqliteAdapter(path: string): Promise<SqliteAdapter> {
 }
 
 /** The `node:sqlite` connection {@link denoSqliteAdapter} commits in groups over. */
-export async function denoSqliteConnection(path: string): Promise<SqliteConnection> {
+async function denoSqliteConnection(path: string): Promise<SqliteConnection> {
   let db: DatabaseSync | undefined;
   try {
     // A specifier held in a variable: type checking on Node 20 does not look for `node:sqlite`.
