@@ -2,6 +2,7 @@ import { createEngine, type Pitstop } from "../engine/index.ts";
 import { createApp } from "../http/app.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createMetrics } from "../metrics/index.ts";
+import type { MongoStoreOptions } from "../stores/mongodb.ts";
 import type { Store } from "../types.ts";
 import { checkCallbackUrl } from "../webhook/callback-url.ts";
 import type { WebhookOptions } from "../webhook/deliver.ts";
@@ -36,8 +37,13 @@ export interface AssembleOptions {
  */
 export async function openMongoStore(config: PitstopConfig, options: { connect: boolean }): Promise<Store> {
   const { connectMongoStore, mongoStore } = await import("../stores/mongodb.ts");
-  const mongo = { url: config.mongodb.uri, dbName: config.mongodb.dbName, collection: config.mongodb.collection };
+  const mongo = mongoOptions(config);
   return options.connect ? connectMongoStore(mongo) : mongoStore(mongo);
+}
+
+/** The MongoDB store options of the configuration. */
+export function mongoOptions({ mongodb }: PitstopConfig): MongoStoreOptions {
+  return { url: mongodb.uri, dbName: mongodb.dbName, collection: mongodb.collection };
 }
 
 /** Builds the engine, the app and the webhook options over `store`, as `config` says. */

@@ -6,7 +6,7 @@ import { durableObjectSqliteAdapter, type DurableObjectStorageLike } from "../st
 import { sqliteStore } from "../stores/sqlite.ts";
 import type { Store } from "../types.ts";
 import { tickWebhooks, type TickResult } from "../webhook/run.ts";
-import { assemble, type Assembly } from "./compose.ts";
+import { assemble, mongoOptions, type Assembly } from "./compose.ts";
 import { configOf, type WorkerEnv } from "./workers-env.ts";
 
 /** The part of a Durable Object's `ctx` pitstop uses (typed here, as in workers-env.ts). */
@@ -42,13 +42,9 @@ export class PitstopObject extends DurableObject<WorkerEnv, DurableObjectState> 
     super(ctx, env);
     // The Worker checked the configuration before forwarding anything here.
     const { config } = configOf(env);
-    const { mongodb } = config;
     // With MongoDB the object keeps one driver connection for every request (workerd lets an
     // object's requests share I/O, unlike a Worker's).
-    this.#store =
-      config.store === "mongodb"
-        ? mongoStore({ url: mongodb.uri, dbName: mongodb.dbName, collection: mongodb.collection })
-        : sqliteStore({ adapter: durableObjectSqliteAdapter(ctx.storage) });
+    this.#store = config.store === "mongodb" ? mongoStore(mongoOptions(config)) : sqliteStore({ adapter: durableObjectSqliteAdapter(ctx.storage) });
     this.#assembly = assemble(config, this.#rearming(this.#store));
   }
 

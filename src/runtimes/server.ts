@@ -25,23 +25,21 @@ export interface ServerOptions extends AssembleOptions {
 }
 
 /**
- * The store the configuration names. With `connect`, a MongoDB or SQLite store is connected (or
- * its file opened) and indexed before it is returned, so a server can refuse to start on a bad URI
- * or path; a driver is imported only when its store is used.
+ * The store the configuration names. A MongoDB or SQLite store is connected (or its file opened)
+ * and indexed before it is returned, so a server can refuse to start on a bad URI or path; a
+ * driver is imported only when its store is used.
  */
-async function openStore(config: PitstopConfig, options: { connect: boolean; sqlite?: SqliteOpener | undefined }): Promise<Store> {
+async function openStore(config: PitstopConfig, sqlite: SqliteOpener | undefined): Promise<Store> {
   if (config.store === "memory") return memoryStore();
   if (config.store === "durable-object") {
     throw new ConfigError("PITSTOP_STORE=durable-object is invalid: Durable Objects run on Cloudflare Workers only (use sqlite for one machine)");
   }
   if (config.store === "sqlite") {
-    const { sqlite } = options;
     if (!sqlite) throw new Error("this runtime has no SQLite driver");
-    const { connectSqliteStore, sqliteStore } = await import("../stores/sqlite.ts");
-    const file = { adapter: () => sqlite(config.sqlite.path) };
-    return options.connect ? connectSqliteStore(file) : sqliteStore(file);
+    const { connectSqliteStore } = await import("../stores/sqlite.ts");
+    return connectSqliteStore({ adapter: () => sqlite(config.sqlite.path) });
   }
-  return openMongoStore(config, options);
+  return openMongoStore(config, { connect: true });
 }
 
 /** The URL of a server listening on `host` (an IPv6 address is bracketed) and `port`. */
@@ -76,7 +74,7 @@ export async function prepareServer(env: Record<string, string | undefined>, opt
   } catch (error) {
     throw error instanceof ConfigError ? error : new Error(String(error));
   }
-  const store = await openStore(config, { connect: true, sqlite: options.sqlite }).catch((error: unknown) => {
+  const store = await openStore(config, options.sqlite).catch((error: unknown) => {
     throw error instanceof ConfigError ? error : new Error(`cannot open the ${config.store} store: ${(error as Error).message}`);
   });
   const assembly = assemble(config, store, options);

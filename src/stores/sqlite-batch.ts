@@ -1,6 +1,6 @@
 import { open as openFile, type FileHandle } from "node:fs/promises";
 import { PitstopError, unavailable } from "../errors.ts";
-import type { SqliteAdapter, SqliteQueries, WriteOptions } from "./sqlite.ts";
+import type { SqliteAdapter, SqliteQueries, SqliteValue, WriteOptions } from "./sqlite.ts";
 
 /**
  * Group commit for a SQLite file: the write transactions asked for during one turn of the event
@@ -221,5 +221,21 @@ export function statementCache<S>(prepare: (sql: string) => S): (sql: string) =>
     let statement = statements.get(sql);
     if (!statement) statements.set(sql, (statement = prepare(sql)));
     return statement;
+  };
+}
+
+/** A prepared statement of a synchronous driver (better-sqlite3, `node:sqlite`). */
+export interface PreparedStatement {
+  run(...params: SqliteValue[]): { changes: number | bigint };
+  all(...params: SqliteValue[]): unknown[];
+  get(...params: SqliteValue[]): unknown;
+}
+
+/** The {@link SqliteQueries} over a driver's (cached) prepared statements. */
+export function preparedQueries(prepared: (sql: string) => PreparedStatement): SqliteQueries {
+  return {
+    run: (sql, ...params) => Number(prepared(sql).run(...params).changes),
+    all: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).all(...params) as T[],
+    get: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).get(...params) as T | undefined,
   };
 }

@@ -1,7 +1,7 @@
 import { setImmediate } from "node:timers";
 import { unavailable } from "../errors.ts";
-import { groupCommit, groupCommitPragmas, statementCache, walSyncer, type SqliteConnection } from "./sqlite-batch.ts";
-import type { SqliteAdapter, SqliteValue } from "./sqlite.ts";
+import { groupCommit, groupCommitPragmas, preparedQueries, statementCache, walSyncer, type PreparedStatement, type SqliteConnection } from "./sqlite-batch.ts";
+import type { SqliteAdapter } from "./sqlite.ts";
 
 /**
  * The SQLite store's adapter on Deno, over its built-in `node:sqlite` (`DatabaseSync`), with the
@@ -12,11 +12,7 @@ import type { SqliteAdapter, SqliteValue } from "./sqlite.ts";
 /** The part of `node:sqlite` used here (declared locally: Node 20's types have no `node:sqlite`). */
 interface DatabaseSync {
   exec(sql: string): void;
-  prepare(sql: string): {
-    run(...params: SqliteValue[]): { changes: number | bigint };
-    all(...params: SqliteValue[]): unknown[];
-    get(...params: SqliteValue[]): unknown;
-  };
+  prepare(sql: string): PreparedStatement;
   readonly isTransaction: boolean;
   close(): void;
 }
@@ -27,7 +23,7 @@ export async function denoSqliteAdapter(path: string): Promise<SqliteAdapter> {
 }
 
 /** The `node:sqlite` connection {@link denoSqliteAdapter} commits in groups over. */
-export async function denoSqliteConnection(path: string): Promise<SqliteConnection> {
+async function denoSqliteConnection(path: string): Promise<SqliteConnection> {
   let db: DatabaseSync | undefined;
   try {
     // A specifier held in a variable: type checking on Node 20 does not look for `node:sqlite`.
@@ -43,11 +39,7 @@ export async function denoSqliteConnection(path: string): Promise<SqliteConnecti
   const prepared = statementCache((sql) => open.prepare(sql));
   const wal = path === ":memory:" ? undefined : walSyncer(path);
   return {
-    queries: {
-      run: (sql, ...params) => Number(prepared(sql).run(...params).changes),
-      all: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).all(...params) as T[],
-      get: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).get(...params) as T | undefined,
-    },
+    queries: preparedQueries(prepared),
     exec: (sql) => open.exec(sql),
     inTransaction: () => open.isTransaction,
     isBusy: (error) => /database is locked/i.test((error as Error | undefined)?.message ?? ""),

@@ -1,8 +1,8 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { PitstopError, unavailable } from "../errors.ts";
 import { connected, importDriver } from "./shared.ts";
-import { groupCommit, groupCommitPragmas, statementCache, walSyncer, type SqliteConnection } from "./sqlite-batch.ts";
-import { sqliteStore, type SqliteAdapter, type SqliteStore, type SqliteValue } from "./sqlite.ts";
+import { groupCommit, groupCommitPragmas, preparedQueries, statementCache, walSyncer, type SqliteConnection } from "./sqlite-batch.ts";
+import { sqliteStore, type SqliteAdapter, type SqliteStore } from "./sqlite.ts";
 
 /**
  * The SQLite store on Node: a file opened through better-sqlite3, kept apart from sqlite.ts so the
@@ -65,11 +65,7 @@ export async function betterSqliteConnection(path: string): Promise<SqliteConnec
   const prepared = statementCache((sql) => open.prepare(sql));
   const wal = open.memory ? undefined : walSyncer(open.name);
   return {
-    queries: {
-      run: (sql, ...params) => prepared(sql).run(...params).changes,
-      all: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).all(...params) as T[],
-      get: <T>(sql: string, ...params: SqliteValue[]) => prepared(sql).get(...params) as T | undefined,
-    },
+    queries: preparedQueries(prepared),
     exec: (sql) => void prepared(sql).run(),
     inTransaction: () => open.inTransaction,
     isBusy: (error) => (error as { code?: unknown } | undefined)?.code === "SQLITE_BUSY",

@@ -6,19 +6,8 @@ import { connectMongoStore, mongoStore, mongoUri, type MongoStore, type MongoSto
 import type { SettleOp, StoredMessage } from "../../src/types.ts";
 import { startMongoDouble, type MongoDouble } from "../../tools/mongo-double/index.ts";
 import { testStore, type StoreFactory } from "./contract.ts";
+import { lane, record, T0 } from "./records.ts";
 
-const T0 = Date.parse("2026-03-01T12:00:00Z");
-const lane = "topic:default";
-const record = (id: string, extra: Partial<StoredMessage> = {}): StoredMessage => ({
-  id,
-  message: { id },
-  lane,
-  topic: "default",
-  at: T0,
-  dueAt: T0,
-  attempts: 0,
-  ...extra,
-});
 
 /** Stores made by `make`, all disposed by `cleanup` (the contract suite disposes only the last). */
 function factory(options: () => Promise<MongoStoreOptions>, before?: () => Promise<void>): StoreFactory {

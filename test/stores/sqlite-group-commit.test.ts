@@ -6,15 +6,13 @@ import { afterAll, describe, expect, it } from "vitest";
 import { groupCommit, type SqliteConnection } from "../../src/stores/sqlite-batch.ts";
 import { betterSqliteConnection, connectSqliteFileStore } from "../../src/stores/sqlite-node.ts";
 import { connectSqliteStore, type SqliteAdapter } from "../../src/stores/sqlite.ts";
-import type { StoredMessage } from "../../src/types.ts";
+import { record, T0 } from "./records.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pitstop-group-commit-"));
 let files = 0;
 const freshPath = () => join(dir, `test-${files++}.db`);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const T0 = Date.parse("2026-03-01T12:00:00Z");
-const record = (id: string): StoredMessage => ({ id, message: { id }, lane: "topic:default", topic: "default", at: T0, dueAt: T0, attempts: 0 });
 
 /** A better-sqlite3 connection that counts its COMMITs and log syncs, and the store over it. */
 async function countedStore(path = freshPath()) {

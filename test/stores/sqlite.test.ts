@@ -8,6 +8,7 @@ import type { SqliteStore } from "../../src/stores/sqlite.ts";
 import { connectSqliteFileStore, sqliteFileStore } from "../../src/stores/sqlite-node.ts";
 import type { StoredMessage } from "../../src/types.ts";
 import { testStore } from "./contract.ts";
+import { lane, record as storedRecord, T0 } from "./records.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pitstop-sqlite-"));
 let files = 0;
@@ -19,18 +20,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 testStore("sqlite (temporary file)", { make: async () => sqliteFileStore({ path: freshPath() }) });
 testStore("sqlite (:memory:)", { make: async () => sqliteFileStore({ path: ":memory:" }) });
 
-const T0 = Date.parse("2026-03-01T12:00:00Z");
-const lane = "topic:default";
-const record = (id: string, extra: Partial<StoredMessage> = {}): StoredMessage => ({
-  id,
-  message: { id, body: { nested: [1, "two"] } },
-  lane,
-  topic: "default",
-  at: T0,
-  dueAt: T0,
-  attempts: 0,
-  ...extra,
-});
+/** A record whose body is nested JSON, which the store keeps as text. */
+const record = (id: string, extra: Partial<StoredMessage> = {}): StoredMessage => storedRecord(id, { message: { id, body: { nested: [1, "two"] } }, ...extra });
 
 describe("sqlite store on a file", () => {
   it("keeps records, locks and policies across closing and reopening the file", async () => {
