@@ -80,7 +80,9 @@ export class LatenessBook {
     const due = delivery.attempt > 1 ? (this.retryAt.get(delivery.id) ?? delivery.at) : delivery.at;
     this.retryAt.delete(delivery.id);
     const lateMs = Math.max(0, now - due);
-    this.last.set(delivery.id, { at: delivery.at, emittedAt: now, lateMs, attempt: delivery.attempt, ...(consumer !== undefined && { consumer }) });
+    const last: LastDelivery = { at: delivery.at, emittedAt: now, lateMs, attempt: delivery.attempt };
+    if (consumer !== undefined) last.consumer = consumer;
+    this.last.set(delivery.id, last);
     let window = this.windows.get(delivery.topic);
     if (!window) this.windows.set(delivery.topic, (window = new Window()));
     window.add(now, lateMs);

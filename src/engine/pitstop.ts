@@ -61,7 +61,9 @@ export function createEngine(options: EngineOptions): Pitstop {
     events.emit("delivered", detail);
     if (!book) return;
     const lateMs = book.delivered(detail, clock.now(), consumer);
-    events.emit("lateness", { ...detail, lateMs, transport: webhooks ? "webhook" : "listener" });
+    if (!events.listened("lateness")) return;
+    const { id, topic, attempt, at } = detail;
+    events.emit("lateness", { id, topic, attempt, at, lateMs, transport: webhooks ? "webhook" : "listener" });
   };
 
   /** The action of a nack, with the topic's policy in hand. */
