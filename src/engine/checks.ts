@@ -8,7 +8,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /\p{Cs}/u;
 
 /** Deepest nesting of objects and arrays a message may have. */
-export const MAX_MESSAGE_DEPTH = 64;
+const MAX_MESSAGE_DEPTH = 64;
 
 /**
  * What is wrong with an id or topic, or undefined when it is fine: a string of 1..256

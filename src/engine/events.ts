@@ -16,6 +16,11 @@ export class LifecycleEvents extends EventTarget {
     super.addEventListener(type, listener, options);
   }
 
+  /** Whether anything ever listened to `type`: a caller builds a detail only then. */
+  listened(type: PitstopEventName): boolean {
+    return this.#listened.has(type);
+  }
+
   /** Dispatches a `CustomEvent` of `type` with `detail`, if anything ever listened to `type`. */
   emit<K extends PitstopEventName>(type: K, detail: PitstopEventMap[K]["detail"]): void {
     if (this.#listened.has(type)) this.dispatchEvent(new CustomEvent(type, { detail }));

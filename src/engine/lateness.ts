@@ -18,6 +18,13 @@ const REMEMBERED = 100_000;
 
 /** A map that forgets its oldest entries past `limit` (insertion order). */
 class BoundedMap<K, V> extends Map<K, V> {
+  /**
+   * Walks the keys oldest first, one eviction at a time. A fresh `keys()` per eviction would step
+   * over every deleted slot at the front of the table (a full map's holes: tens of µs a delivery);
+   * this one resumes where it stopped. Every key before it was evicted, so it meets the oldest.
+   */
+  private readonly oldest = this.keys();
+
   constructor(private readonly limit: number) {
     super();
   }
@@ -25,7 +32,7 @@ class BoundedMap<K, V> extends Map<K, V> {
   override set(key: K, value: V): this {
     this.delete(key);
     super.set(key, value);
-    if (this.size > this.limit) this.delete(this.keys().next().value as K);
+    if (this.size > this.limit) this.delete(this.oldest.next().value as K);
     return this;
   }
 }
@@ -73,7 +80,9 @@ export class LatenessBook {
     const due = delivery.attempt > 1 ? (this.retryAt.get(delivery.id) ?? delivery.at) : delivery.at;
     this.retryAt.delete(delivery.id);
     const lateMs = Math.max(0, now - due);
-    this.last.set(delivery.id, { at: delivery.at, emittedAt: now, lateMs, attempt: delivery.attempt, ...(consumer !== undefined && { consumer }) });
+    const last: LastDelivery = { at: delivery.at, emittedAt: now, lateMs, attempt: delivery.attempt };
+    if (consumer !== undefined) last.consumer = consumer;
+    this.last.set(delivery.id, last);
     let window = this.windows.get(delivery.topic);
     if (!window) this.windows.set(delivery.topic, (window = new Window()));
     window.add(now, lateMs);

@@ -41,7 +41,9 @@ export function createEngine(options: EngineOptions): Pitstop {
   const settler = new SettleQueue(store);
   const defaultCallback = options.defaultCallback === undefined ? undefined : checkHttpUrl(options.defaultCallback, "defaultCallback");
   const checkCallbackOption = options.checkCallback ?? ((url: string) => checkHttpUrl(url, "callback"));
-  const checkCallback = (url: string) => (url === defaultCallback ? url : checkCallbackOption(url));
+  /** The callback a new message keeps: its own, checked, else the default. */
+  const callbackOf = ({ callback }: { callback?: string }) =>
+    callback === undefined ? defaultCallback : callback === defaultCallback ? callback : checkCallbackOption(callback);
   // Policies set by another process sharing the store are seen within this long.
   const policies = new PolicyCache(store, () => clock.now(), Math.min(loopTimeMs, 5000));
   const policyOf = async (topic: string) => effectivePolicy(await policies.get(topic), lockTimeMs);
@@ -61,7 +63,9 @@ export function createEngine(options: EngineOptions): Pitstop {
     events.emit("delivered", detail);
     if (!book) return;
     const lateMs = book.delivered(detail, clock.now(), consumer);
-    events.emit("lateness", { ...detail, lateMs, transport: webhooks ? "webhook" : "listener" });
+    if (!events.listened("lateness")) return;
+    const { id, topic, attempt, at } = detail;
+    events.emit("lateness", { id, topic, attempt, at, lateMs, transport: webhooks ? "webhook" : "listener" });
   };
 
   /** The action of a nack, with the topic's policy in hand. */
@@ -206,8 +210,7 @@ export function createEngine(options: EngineOptions): Pitstop {
     },
 
     async schedule(input) {
-      const callback = input.callback === undefined ? defaultCallback : checkCallback(input.callback);
-      const record = recordOf(input, clock.now(), callback);
+      const record = recordOf(input, clock.now(), callbackOf(input));
       const outcome = await store.put(record);
       holds.end(record.id);
       wake(record.lane, record.dueAt);
@@ -221,7 +224,7 @@ export function createEngine(options: EngineOptions): Pitstop {
       const indexes: number[] = [];
       inputs.forEach((input, i) => {
         try {
-          records.push(recordOf(input, now, input.callback === undefined ? defaultCallback : checkCallback(input.callback)));
+          records.push(recordOf(input, now, callbackOf(input)));
           indexes.push(i);
         } catch (error) {
           if (!(error instanceof PitstopError)) throw error;

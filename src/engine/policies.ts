@@ -4,7 +4,7 @@ import type { Store, StoredPolicy } from "../types.ts";
 import type { PolicyInput, TopicPolicy } from "./api.ts";
 
 /** Claims of one occurrence before it fails, when neither the message nor its topic says. */
-export const DEFAULT_MAX_ATTEMPTS = 20;
+const DEFAULT_MAX_ATTEMPTS = 20;
 const MAX_ATTEMPTS_LIMIT = 1_000_000;
 
 /** Checks a policy input; returns it as stored (ms). @throws PitstopError `invalid_request` naming the field. */
