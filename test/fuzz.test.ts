@@ -62,6 +62,10 @@ async function fixture(options: { token?: string } = {}) {
       effects.push(`put ${record.id}`);
       return inner.put(record);
     },
+    async putMany(records) {
+      for (const record of records) effects.push(`put ${record.id}`);
+      return inner.putMany!(records);
+    },
     async remove(id) {
       const existed = await inner.remove(id);
       if (existed) effects.push(`remove ${id}`);
