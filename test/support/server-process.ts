@@ -51,7 +51,12 @@ export function startServerProcess(server: ServerCommand, timeoutMs = 60_000): P
   let output = "";
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${server.command} did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Not left running behind the failed test.
+      if (server.group) signalGroup(child.pid!, "SIGKILL");
+      else child.kill("SIGKILL");
+      reject(new Error(`${server.command} did not start in ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /listening on (http:\/\/\S+)/.exec(output);
