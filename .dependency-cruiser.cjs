@@ -5,6 +5,15 @@
  */
 const CORE = "^src/(schedule|recurrence|errors|types|log)[.]ts$";
 
+/** A rule that lets `from` import only types (`import type`) from `to`. */
+const onlyTypes = (name, from, to, comment) => ({
+  name,
+  ...(comment && { comment }),
+  severity: "error",
+  from: { path: from },
+  to: { path: to, dependencyTypesNot: ["type-only"] },
+});
+
 module.exports = {
   forbidden: [
     {
@@ -35,19 +44,8 @@ module.exports = {
       from: { path: "^src/ui/" },
       to: { path: "^src/", pathNot: ["^src/ui/", "^src/engine/index[.]ts$", "^src/http/auth[.]ts$", "^src/http/errors[.]ts$", "^src/metrics/index[.]ts$", CORE] },
     },
-    {
-      name: "ui-takes-only-types-from-metrics",
-      severity: "error",
-      from: { path: "^src/ui/" },
-      to: { path: "^src/metrics/", dependencyTypesNot: ["type-only"] },
-    },
-    {
-      name: "http-takes-only-types-from-metrics",
-      comment: "The app is handed its metrics; it serves and feeds them but never builds them.",
-      severity: "error",
-      from: { path: "^src/http/" },
-      to: { path: "^src/metrics/", dependencyTypesNot: ["type-only"] },
-    },
+    onlyTypes("ui-takes-only-types-from-metrics", "^src/ui/", "^src/metrics/"),
+    onlyTypes("http-takes-only-types-from-metrics", "^src/http/", "^src/metrics/", "The app is handed its metrics; it serves and feeds them but never builds them."),
     {
       name: "metrics-use-the-engine-interface",
       comment: "Metrics listen to the engine's events through its public surface; they import nothing else of src/.",
@@ -76,12 +74,7 @@ module.exports = {
       from: { path: "^src/api-schemas[.]ts$" },
       to: { path: "^src/", pathNot: ["^src/engine/checks[.]ts$", "^src/engine/api[.]ts$", "^src/errors[.]ts$", "^src/types[.]ts$"] },
     },
-    {
-      name: "api-schemas-take-only-types-from-the-engine-api",
-      severity: "error",
-      from: { path: "^src/api-schemas[.]ts$" },
-      to: { path: "^src/engine/api[.]ts$", dependencyTypesNot: ["type-only"] },
-    },
+    onlyTypes("api-schemas-take-only-types-from-the-engine-api", "^src/api-schemas[.]ts$", "^src/engine/api[.]ts$"),
     {
       name: "engine-checks-stay-a-leaf",
       comment: "The name and message rules are shared with the API schemas (and through them the client's types): they import only errors and types.",
@@ -96,13 +89,7 @@ module.exports = {
       from: { path: "^src/client/" },
       to: { path: "^src/", pathNot: ["^src/client/", "^src/api-schemas[.]ts$"] },
     },
-    {
-      name: "client-takes-only-types-from-the-schemas",
-      comment: "A value import would put zod and the engine's checks in the client's bundle.",
-      severity: "error",
-      from: { path: "^src/client/" },
-      to: { path: "^src/api-schemas[.]ts$", dependencyTypesNot: ["type-only"] },
-    },
+    onlyTypes("client-takes-only-types-from-the-schemas", "^src/client/", "^src/api-schemas[.]ts$", "A value import would put zod and the engine's checks in the client's bundle."),
     {
       name: "only-runtimes-assemble",
       comment: "Nothing in src/ but a runtime imports a runtime.",

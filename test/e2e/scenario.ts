@@ -53,6 +53,16 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
   try {
     expect(sse.response.headers.get("content-type")).toMatch(/^text\/event-stream/);
     expect((await sse.nextFrame()).comment).toBe(`connected as ${consumer}`);
+    /** Receives `count` deliveries, acks each, and returns their scheduled times. */
+    const receiveAndAck = async (count: number): Promise<string[]> => {
+      const ats: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const d = await sse.nextDelivery();
+        ats.push(d.at);
+        expect((await ack(d.id, d.token)).status).toBe(204);
+      }
+      return ats;
+    };
 
     // One-shot: delivered at its time, not before; ack removes it.
     const at = Date.now() + 300;
@@ -72,13 +82,7 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
     const start = Date.now() + 200;
     const recurring = await schedule({ message: { id: "rec" }, at: new Date(start).toISOString(), interval: 500, end: start + 1000 });
     expect(recurring.json).toMatchObject({ id: "rec", interval: "PT0.5S", end: new Date(start + 1000).toISOString() });
-    const occurrences: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const d = await sse.nextDelivery();
-      occurrences.push(d.at);
-      expect((await ack(d.id, d.token)).status).toBe(204);
-    }
-    expect(occurrences).toEqual([0, 500, 1000].map((k) => new Date(start + k).toISOString()));
+    expect(await receiveAndAck(3)).toEqual([0, 500, 1000].map((k) => new Date(start + k).toISOString()));
     expect((await call("GET", "/messages/rec")).status).toBe(404);
 
     // Cron with seconds: every second, three occurrences (end included), each delivered with its own
@@ -87,13 +91,7 @@ export async function runScenario(base: string, options: ScenarioOptions): Promi
     const cron = await schedule({ message: { id: "cron" }, cron: "* * * * * *", at: second, end: second + 2000, missed: "all" });
     expect(cron.json).toMatchObject({ id: "cron", at: new Date(second).toISOString(), cron: "* * * * * *", tz: "UTC", missed: "all" });
     expect((await call("GET", "/messages/cron")).json.upcoming).toEqual([0, 1000, 2000].map((k) => new Date(second + k).toISOString()));
-    const ticks: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const d = await sse.nextDelivery();
-      ticks.push(d.at);
-      expect((await ack(d.id, d.token)).status).toBe(204);
-    }
-    expect(ticks).toEqual([0, 1000, 2000].map((k) => new Date(second + k).toISOString()));
+    expect(await receiveAndAck(3)).toEqual([0, 1000, 2000].map((k) => new Date(second + k).toISOString()));
     expect((await call("GET", "/messages/cron")).status).toBe(404);
     expect((await call("POST", "/schedules/preview", { cron: "0 9 * * MON-FRI", tz: "Europe/Berlin", at: "2026-03-27T00:00:00Z", count: 2 })).json).toEqual({
       occurrences: ["2026-03-27T08:00:00.000Z", "2026-03-30T07:00:00.000Z"],

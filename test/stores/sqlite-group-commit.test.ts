@@ -50,7 +50,9 @@ describe("group commit of the SQLite store on Node", () => {
     const connection: SqliteConnection = await betterSqliteConnection(freshPath());
     const realSync = connection.sync!;
     let gate: Promise<void> = Promise.resolve();
+    let syncing = () => {};
     connection.sync = async () => {
+      syncing();
       await gate;
       await realSync();
     };
@@ -59,11 +61,14 @@ describe("group commit of the SQLite store on Node", () => {
     // From here every sync waits until `open()`.
     let open!: () => void;
     gate = new Promise<void>((resolve) => (open = resolve));
+    const held = new Promise<void>((resolve) => (syncing = resolve));
     let putAnswered = false;
     const put = store.put(record("later")).then(() => (putAnswered = true));
     const claimed = await store.claim({ lane: "topic:default", now: T0, limit: 1, token: "t", lockedUntil: T0 + 60_000 });
     expect(claimed.map((c) => c.id)).toEqual(["due"]);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The put's batch has reached its sync, which is held: the put must still be waiting.
+    await held;
+    await new Promise(setImmediate);
     expect(putAnswered).toBe(false);
     open();
     await put;

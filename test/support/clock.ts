@@ -11,11 +11,14 @@ export interface ManualClock extends Clock {
 export function manualClock(start = Date.parse("2026-01-01T00:00:00Z")): ManualClock {
   let now = start;
   let timers: { at: number; fn: () => void }[] = [];
+  /** Callers of `untilTimer` waiting for the next timer to be armed. */
+  let waiting: (() => void)[] = [];
   const clock: ManualClock = {
     now: () => now,
     setTimer(delayMs, fn) {
       const timer = { at: now + delayMs, fn };
       timers.push(timer);
+      for (const wake of waiting.splice(0)) wake();
       return () => {
         timers = timers.filter((t) => t !== timer);
       };
@@ -30,11 +33,18 @@ export function manualClock(start = Date.parse("2026-01-01T00:00:00Z")): ManualC
       clock.set(now + ms);
     },
     async untilTimer(timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (timers.length === 0) {
-        if (Date.now() > deadline) throw new Error(`no timer armed within ${timeoutMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 1));
-      }
+      if (timers.length > 0) return;
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          clearTimeout(ceiling);
+          resolve();
+        };
+        const ceiling = setTimeout(() => {
+          waiting = waiting.filter((w) => w !== wake);
+          reject(new Error(`no timer armed within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiting.push(wake);
+      });
     },
   };
   return clock;

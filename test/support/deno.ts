@@ -27,17 +27,13 @@ export async function findDeno(timeoutMs = 170_000): Promise<{ path: string } | 
   }
 }
 
-/** The arguments `npm run start:deno` gives Deno, so tests start Deno exactly so. */
-export function startDenoArgs(): string[] {
-  return DENO_ARGS.split(" ");
-}
-
 /** A pitstop Deno server started as `npm run start:deno` would, on a free port. */
 export type DenoServer = ServerProcess;
 
+/** `npm run start:deno`'s Deno arguments (so tests start Deno exactly so), `flags` put after its `run`. */
 const denoServer = (deno: string, env: Record<string, string>, flags: string[] = []): ServerCommand => ({
   command: deno,
-  args: ((args) => [args[0], ...flags, ...args.slice(1)])(startDenoArgs()),
+  args: DENO_ARGS.split(" ").flatMap((arg, i) => (i === 0 ? [arg, ...flags] : [arg])),
   env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
 });
 

@@ -36,13 +36,27 @@ function spawnServer({ command, args, env, cwd = root, group = false }: ServerCo
   });
 }
 
+/** Signals a process group; one already gone (ESRCH) is no error, as `child.kill` says nothing then. */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
+}
+
 /** Starts a server and waits for its "listening on <url>" line. */
 export function startServerProcess(server: ServerCommand, timeoutMs = 60_000): Promise<ServerProcess> {
   const child = spawnServer(server);
   let output = "";
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${server.command} did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Not left running behind the failed test.
+      if (server.group) signalGroup(child.pid!, "SIGKILL");
+      else child.kill("SIGKILL");
+      reject(new Error(`${server.command} did not start in ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /listening on (http:\/\/\S+)/.exec(output);
@@ -53,7 +67,7 @@ export function startServerProcess(server: ServerCommand, timeoutMs = 60_000): P
           process: child,
           output: () => output,
           stop: (signal = "SIGTERM") => {
-            if (server.group) process.kill(-child.pid!, signal);
+            if (server.group) signalGroup(child.pid!, signal);
             else child.kill(signal);
             return exited;
           },
