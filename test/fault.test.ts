@@ -478,4 +478,4 @@ it("loses nothing, double-claims nothing and keeps serving while MongoDB connect
   expect(health).toEqual({ status: 200, json: { ok: true, store: "mongodb" } });
   // Every stream that ended was ended by the server after a store error, and its consumer came back.
   expect(reconnects.reduce((a, b) => a + b, 0)).toBe(streamEnds);
-}, 60_000);
+}, 120_000); // its own ceilings add up to 75 s on a loaded machine

@@ -18,7 +18,7 @@ export interface DurableObjectState {
 }
 
 /** Store methods after which the webhook lane's next due time may have moved. */
-const writes = ["put", "remove", "claim", "settle", "move"] as const;
+const writes = ["put", "putMany", "remove", "claim", "settle", "move"] as const;
 
 /**
  * `PITSTOP_STORE=durable-object`: one SQLite-backed Durable Object holds the messages and runs
@@ -77,7 +77,8 @@ export class PitstopObject extends DurableObject<WorkerEnv, DurableObjectState> 
   #rearming(store: Store): Store {
     const wrapped: Store = { ...store };
     for (const name of writes) {
-      const write = store[name] as (...args: unknown[]) => Promise<unknown>;
+      const write = store[name] as ((...args: unknown[]) => Promise<unknown>) | undefined;
+      if (!write) continue;
       (wrapped as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
         const result = await write(...args);
         if (this.#ticking === 0) await this.#rearm();

@@ -85,11 +85,20 @@ describe("Cloudflare Workers runtime on the Durable Object store (wrangler.toml 
     for (const request of receiver.received) expect(await verifyWebhook({ secret, headers: request.headers, body: request.body })).toBe(true);
     expect(receiver.received.map((r) => JSON.parse(r.body).id).sort()).toEqual(ats.map((_, i) => `alarm-${i}`));
     expect(Math.min(...late)).toBeGreaterThanOrEqual(0);
-    // Generous for a busy machine; the bench measures p99 properly.
-    expect(Math.max(...late)).toBeLessThan(1000);
+    // Generous for a busy machine (the cron would be up to 60 s); the bench measures p99 properly.
+    expect(Math.max(...late)).toBeLessThan(5000);
     for (let i = 0; i < ats.length; i++) {
       await vi.waitFor(async () => expect((await call("GET", `/messages/alarm-${i}`)).status).toBe(404), { timeout: 5000 });
     }
+  }, 30_000);
+
+  it("sets the alarm for webhook messages stored by POST /messages/batch too", async () => {
+    const at = new Date(Date.now() + 1000).toISOString();
+    const messages = [0, 1, 2].map((i) => ({ message: { id: `batch-alarm-${i}` }, callback: receiver.url(), at }));
+    expect((await call("POST", "/messages/batch", { messages })).json.results.map((r: { status: number }) => r.status)).toEqual([201, 201, 201]);
+    // No cron runs in this test: only the alarm can send them.
+    await receiver.waitFor(3, 15_000);
+    expect(receiver.received.map((r) => JSON.parse(r.body).id).sort()).toEqual(["batch-alarm-0", "batch-alarm-1", "batch-alarm-2"]);
   }, 30_000);
 
   it("retries a failing receiver by the alarm once the backoff is over", async () => {
